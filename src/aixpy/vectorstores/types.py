@@ -1,0 +1,169 @@
+"""Documents, queries and results shared by every vector-store backend.
+
+Score conventions (identical on every backend):
+
+- ``cosine``: ``score`` = cosine similarity in [-1, 1]; ``distance`` = 1 - score.
+- ``dot``: ``score`` = dot product; ``distance`` = -score.
+- ``euclidean``: ``distance`` = L2 distance; ``score`` = 1 / (1 + distance).
+
+Higher score is always better; results are ordered by score descending, ties by id ascending.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from aixpy.vectorstores.filters import Filter
+
+__all__ = [
+    "DeleteResult",
+    "Document",
+    "Match",
+    "Metric",
+    "Query",
+    "QueryResult",
+    "Scope",
+    "UpsertResult",
+    "utcnow",
+]
+
+Metric = Literal["cosine", "dot", "euclidean"]
+METRICS: tuple[Metric, ...] = ("cosine", "dot", "euclidean")
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC (the only kind of time aixpy stores)."""
+    return datetime.now(UTC)
+
+
+@dataclass(slots=True)
+class Scope:
+    """Who a document belongs to. ``None`` means "not scoped" on that axis.
+
+    Isolation is strict: a scope filter on ``tenant="acme"`` never matches a document whose tenant
+    is ``None``.
+    """
+
+    tenant: str | None = None
+    user: str | None = None
+    session: str | None = None
+
+    def as_dict(self) -> dict[str, str]:
+        return {k: v for k, v in (("tenant", self.tenant), ("user", self.user),
+                                  ("session", self.session)) if v is not None}
+
+
+@dataclass(slots=True)
+class Document:
+    """One stored item: text content, its embedding and everything used to filter it.
+
+    ``embedding`` may be any float sequence (list, tuple, numpy array); backends validate it
+    (length, NaN/Inf) on upsert. ``created_at``/``updated_at`` are set by the store.
+    ``expires_at`` makes a document invisible from that instant on (it is never returned after).
+    """
+
+    id: str
+    content: str = ""
+    embedding: Sequence[float] | None = None
+    embedding_model: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    tags: list[str] = field(default_factory=list)
+    scope: Scope = field(default_factory=Scope)
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    expires_at: datetime | None = None
+
+    def is_expired(self, now: datetime | None = None) -> bool:
+        return self.expires_at is not None and self.expires_at <= (now or utcnow())
+
+    def __repr__(self) -> str:
+        dims = None if self.embedding is None else len(self.embedding)
+        text = self.content if len(self.content) <= 40 else self.content[:37] + "..."
+        return f"Document(id={self.id!r}, content={text!r}, dims={dims}, tags={self.tags!r})"
+
+
+@dataclass(slots=True)
+class Query:
+    """A nearest-neighbour query.
+
+    Args:
+        embedding: the query vector (required).
+        limit: how many matches to return, 1..10000.
+        offset: how many of the best matches to skip first (paging).
+        min_score: drop matches scoring below this (in the metric's score convention).
+        metric: ``None`` means the collection's metric.
+        filter: a filter from :mod:`aixpy.vectorstores.filters`, or ``None``.
+        include_embeddings: return each match's vector too.
+    """
+
+    embedding: Sequence[float]
+    limit: int = 10
+    offset: int = 0
+    min_score: float | None = None
+    metric: Metric | None = None
+    filter: Filter | None = None
+    include_embeddings: bool = False
+
+
+@dataclass(slots=True)
+class Match:
+    document: Document
+    score: float
+    distance: float
+    rank: int
+
+
+@dataclass(slots=True)
+class QueryResult:
+    matches: list[Match]
+    offset: int
+    limit: int
+    took_ms: float = 0.0
+
+    def __len__(self) -> int:
+        return len(self.matches)
+
+    def __iter__(self) -> Any:
+        return iter(self.matches)
+
+
+@dataclass(slots=True)
+class UpsertResult:
+    """Outcome of an upsert. Nothing is silent: every input id is in exactly one bucket."""
+
+    inserted: int = 0
+    updated: int = 0
+    failed: int = 0
+    failed_ids: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    deduplicated: int = 0
+    deduplicated_ids: list[str] = field(default_factory=list)
+
+    @property
+    def succeeded(self) -> int:
+        return self.inserted + self.updated
+
+    def add_failure(self, doc_id: str, error: BaseException | str) -> None:
+        self.failed += 1
+        self.failed_ids.append(doc_id)
+        self.errors.append(f"{doc_id}: {error}")
+
+    def merge(self, other: UpsertResult) -> None:
+        self.inserted += other.inserted
+        self.updated += other.updated
+        self.failed += other.failed
+        self.failed_ids.extend(other.failed_ids)
+        self.errors.extend(other.errors)
+        self.deduplicated += other.deduplicated
+        self.deduplicated_ids.extend(other.deduplicated_ids)
+
+
+@dataclass(slots=True)
+class DeleteResult:
+    deleted: int = 0
+    not_found: int = 0
+    not_found_ids: list[str] = field(default_factory=list)
