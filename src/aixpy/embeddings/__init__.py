@@ -36,6 +36,7 @@ Factory = Callable[[EmbeddingsConfig], EmbeddingService]
 
 _BUILTIN: dict[str, str] = {
     "local": "aixpy.embeddings.local:create",
+    "hash": "aixpy.embeddings.hashing:create",
 }
 _REGISTRY: dict[str, Factory] = {}
 

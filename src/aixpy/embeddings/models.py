@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aixpy.errors import UnknownModelError
 
-__all__ = ["KNOWN_DIMENSIONS", "PRICES_PER_1M", "PRICES_AS_OF", "dimensions_for"]
+__all__ = ["KNOWN_DIMENSIONS", "PRICES_AS_OF", "PRICES_PER_1M", "dimensions_for"]
 
 KNOWN_DIMENSIONS: dict[str, int] = {
     # OpenAI

@@ -308,7 +308,7 @@ def _value_eq(field_value: Any, v: Any) -> bool:
 _MISSING = object()
 
 
-def _cond(c: Cond, meta: Mapping[str, Any]) -> bool:  # noqa: C901 - a flat dispatch table
+def _cond(c: Cond, meta: Mapping[str, Any]) -> bool:
     fv = meta.get(c.key, _MISSING)
     if fv is None:
         fv = _MISSING

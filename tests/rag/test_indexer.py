@@ -1,0 +1,109 @@
+"""The indexing pipeline on the memory store with the deterministic hashing embedder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from aixpy import vectorstores
+from aixpy.embeddings.hashing import HashEmbeddings
+from aixpy.rag.indexer import Indexer, file_key, search
+from aixpy.vectorstores import CollectionOptions
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    root = tmp_path / "docs"
+    root.mkdir()
+    (root / "bread.md").write_text("# Bread\n\nKnead the dough, let it rise, bake the bread in a hot oven.\n")
+    (root / "planets.txt").write_text("Jupiter and Saturn are gas giants made of hydrogen and helium.\n")
+    (root / "long.md").write_text("\n\n".join(f"Section {i}: retries and backoff for api calls number {i}."
+                                              for i in range(60)))
+    return root
+
+
+def _setup() -> tuple[HashEmbeddings, vectorstores.BaseCollection]:
+    emb = HashEmbeddings(dimensions=128)
+    store = vectorstores.new({"provider": "memory"})
+    return emb, store.collection("kb", CollectionOptions(dimensions=128))
+
+
+def test_index_then_search(corpus: Path) -> None:
+    emb, coll = _setup()
+    report = Indexer(emb, coll, chunk_size=200, overlap=30).index_path(corpus)
+    assert report.files_seen == 3 and report.files_indexed == 3 and not report.failures
+    assert report.chunks_embedded == coll.count() > 3
+    hits = search(emb, coll, "gas giants hydrogen", limit=2)
+    assert hits[0].source == "planets.txt" and hits[0].rank == 1
+    assert hits[0].score > hits[1].score
+
+
+def test_reindex_unchanged_embeds_nothing(corpus: Path) -> None:
+    emb, coll = _setup()
+    idx = Indexer(emb, coll, chunk_size=200, overlap=30)
+    first = idx.index_path(corpus)
+    calls = emb.calls
+    again = idx.index_path(corpus)
+    assert emb.calls == calls, "unchanged files must not be re-embedded"
+    assert (again.files_unchanged, again.files_indexed, again.chunks_embedded) == (3, 0, 0)
+    assert coll.count() == first.chunks_embedded
+
+
+def test_changed_file_reembedded_and_stale_chunks_removed(corpus: Path) -> None:
+    emb, coll = _setup()
+    idx = Indexer(emb, coll, chunk_size=200, overlap=30)
+    idx.index_path(corpus)
+    before = coll.count()
+    long_chunks = len([d for d in coll.get([f"{file_key('long.md')}:{i}" for i in range(500)])])
+    (corpus / "long.md").write_text("Now it is short.")
+    calls = emb.calls
+    rep = idx.index_path(corpus)
+    assert rep.files_indexed == 1 and rep.files_unchanged == 2
+    assert emb.calls - calls == 1
+    assert rep.chunks_deleted == long_chunks - 1
+    assert coll.count() == before - long_chunks + 1
+    [head] = coll.get([f"{file_key('long.md')}:0"])
+    assert head.content == "Now it is short." and head.metadata["file_chunks"] == 1
+
+
+def test_changed_chunking_or_model_reindexes(corpus: Path) -> None:
+    emb, coll = _setup()
+    Indexer(emb, coll, chunk_size=200, overlap=30).index_path(corpus)
+    rep = Indexer(emb, coll, chunk_size=300, overlap=30).index_path(corpus)
+    assert rep.files_indexed == 3
+    other = HashEmbeddings(dimensions=128, model="other-model")
+    rep2 = Indexer(other, coll, chunk_size=300, overlap=30).index_path(corpus)
+    assert rep2.files_indexed == 3
+
+
+def test_interrupted_file_is_redone(corpus: Path) -> None:
+    """Chunk 0 is the commit marker: without it, the file is indexed again."""
+    emb, coll = _setup()
+    idx = Indexer(emb, coll, chunk_size=200, overlap=30)
+    idx.index_path(corpus)
+    coll.delete([f"{file_key('long.md')}:0"])  # as if the run died before the marker was written
+    rep = idx.index_path(corpus)
+    assert rep.files_indexed == 1 and rep.files_unchanged == 2
+
+
+def test_emptied_file_removes_its_chunks(corpus: Path) -> None:
+    emb, coll = _setup()
+    idx = Indexer(emb, coll, chunk_size=200, overlap=30)
+    idx.index_path(corpus)
+    (corpus / "bread.md").write_text("   \n")
+    rep = idx.index_path(corpus)
+    assert rep.files_empty == 1 and rep.chunks_deleted == 1
+    assert coll.get([f"{file_key('bread.md')}:0"]) == []
+
+
+def test_progress_callback(corpus: Path) -> None:
+    emb, coll = _setup()
+    seen: list[tuple[str, int, int]] = []
+    Indexer(emb, coll, chunk_size=200, overlap=30, batch_size=4).index_path(
+        corpus, progress=lambda s, d, t: seen.append((s, d, t)))
+    scans = [x for x in seen if x[0] == "scan"]
+    embeds = [x for x in seen if x[0] == "embed"]
+    assert scans[-1] == ("scan", 3, 3)
+    assert embeds[-1][1] == embeds[-1][2] == coll.count()
+    assert [d for _, d, _ in embeds] == sorted(d for _, d, _ in embeds)
