@@ -1,0 +1,5 @@
+"""``python -m aixpy`` runs the CLI."""
+
+from aixpy.cli import main
+
+main()
