@@ -1,0 +1,421 @@
+"""Config models for the LLM side: ``agents:``, ``model_services:`` and ``observability:``.
+
+The shapes are those of the provider integration guide. These models only parse and validate;
+providers are built from them elsewhere. Every model forbids unknown keys (see
+:class:`~aixpy.config.stores.StrictModel`).
+
+Durations (``timeout``, ``initial_backoff``...) accept ``"500ms"``, ``"1s"``, ``"2m"``, ``"1h"``,
+Go-style combinations such as ``"1m30s"``, or a plain number of seconds; they become
+:class:`datetime.timedelta`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    PlainSerializer,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
+
+from aixpy.config.stores import StrictModel
+from aixpy.errors import redact
+
+__all__ = [
+    "AgentConfig",
+    "AgentInput",
+    "AgentOutput",
+    "ConfigValueError",
+    "Duration",
+    "LLMObservabilityConfig",
+    "LLMProvider",
+    "MetricsConfig",
+    "ModelServiceConfig",
+    "ModelServiceOptions",
+    "ObservabilityConfig",
+    "PositiveDuration",
+    "ProviderEntry",
+    "RetryConfig",
+    "RetryOn",
+    "Runtime",
+    "ToolConfig",
+    "format_duration",
+    "infer_provider",
+    "parse_duration",
+]
+
+LLMProvider = Literal["openai", "anthropic", "gemini", "vertexai", "xai", "huggingface", "ollama"]
+Runtime = Literal["ollama", "vllm", "cloud"]
+RetryOn = Literal["rate_limit", "timeout", "server_error", "connection"]
+_DEFAULT_RETRY_ON: tuple[RetryOn, ...] = ("rate_limit", "timeout", "server_error", "connection")
+
+
+class ConfigValueError(ValueError):
+    """A validation failure that knows which key, below the model raising it, is at fault.
+
+    ``loc`` is relative to the model whose validator raised it; the loader appends it to pydantic's
+    location so the error names (and points at the line of) the exact key.
+    """
+
+    def __init__(self, message: str, *loc: str | int) -> None:
+        super().__init__(message)
+        self.loc: tuple[str | int, ...] = loc
+
+
+# ------------------------------------------------------------------ durations
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+_MAX_SECONDS = 366 * 24 * 3600.0
+
+
+def parse_duration(value: Any) -> timedelta:
+    """Parse ``"500ms"``, ``"1s"``, ``"2m"``, ``"1h"``, ``"1m30s"`` or a number of seconds."""
+    if isinstance(value, timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, bool):
+        raise ValueError("expected a duration such as 500ms, 1s, 2m or 1h, got a boolean")
+    elif isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str):
+        seconds = _parse_duration_str(value.strip())
+    else:
+        raise ValueError(f"expected a duration such as 500ms, 1s, 2m or 1h, got {type(value).__name__}")
+    if not math.isfinite(seconds):
+        raise ValueError("duration must be finite")
+    if seconds < 0:
+        raise ValueError("duration cannot be negative")
+    if seconds > _MAX_SECONDS:
+        raise ValueError("duration is longer than a year")
+    return timedelta(seconds=seconds)
+
+
+def _parse_duration_str(text: str) -> float:
+    bad = ValueError(f"invalid duration {text!r}: use a number of seconds or a value like 500ms, 1s, 2m, 1h")
+    if not text:
+        raise bad
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    sign = 1.0
+    if text[0] in "+-":
+        sign = -1.0 if text[0] == "-" else 1.0
+        text = text[1:]
+    total, pos = 0.0, 0
+    while pos < len(text):
+        m = _DURATION_PART.match(text, pos)
+        if m is None:
+            raise bad
+        total += float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
+        pos = m.end()
+    if pos == 0:
+        raise bad
+    return sign * total
+
+
+def format_duration(value: timedelta) -> str:
+    """The inverse of :func:`parse_duration`: ``timedelta(seconds=90)`` -> ``"1m30s"``."""
+    us = value // timedelta(microseconds=1)
+    if us == 0:
+        return "0s"
+    if us < 1_000_000 and us % 1000 == 0:
+        return f"{us // 1000}ms"
+    whole, frac = divmod(us, 1_000_000)
+    hours, rest = divmod(whole, 3600)
+    minutes, seconds = divmod(rest, 60)
+    out = (f"{hours}h" if hours else "") + (f"{minutes}m" if minutes else "")
+    if frac:
+        out += f"{seconds + frac / 1_000_000:g}s"
+    elif seconds or not out:
+        out += f"{seconds}s"
+    return out
+
+
+def _positive(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError("duration must be greater than 0")
+    return value
+
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(parse_duration),
+    PlainSerializer(format_duration, return_type=str, when_used="json"),
+]
+PositiveDuration = Annotated[
+    timedelta,
+    BeforeValidator(parse_duration),
+    AfterValidator(_positive),
+    PlainSerializer(format_duration, return_type=str, when_used="json"),
+]
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def _http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"expected an http(s) URL such as http://localhost:11434, got {value!r}")
+    return value
+
+
+HttpURL = Annotated[str, AfterValidator(_http_url)]
+
+
+class _Model(StrictModel):
+    """Base of the LLM-side models: ``repr`` masks passwords embedded in URLs (``https://u:***@h``)."""
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        for name, value in super().__repr_args__():
+            yield name, (redact(value) if isinstance(value, str) and "://" in value else value)
+NonEmptyStr = Annotated[str, Field(min_length=1)]
+
+_OPENAI_PREFIXES = ("gpt-", "gpt4", "chatgpt", "o1", "o3", "o4", "text-davinci", "davinci", "babbage")
+
+
+def infer_provider(model: str) -> str | None:
+    """The provider a bare model name belongs to, or ``None`` when the name does not say.
+
+    ``claude*`` -> anthropic, ``gemini*`` -> gemini, ``grok*`` -> xai, ``gpt-*``/``o1``... -> openai,
+    ``org/model`` -> huggingface. Unlike aixgo, unknown names are *not* sent to OpenAI.
+    """
+    name = model.strip().lower()
+    if name.startswith("claude"):
+        return "anthropic"
+    if name.startswith("gemini"):
+        return "gemini"
+    if name.startswith("grok"):
+        return "xai"
+    if name.startswith(_OPENAI_PREFIXES):
+        return "openai"
+    if "/" in name and not name.startswith(("/", "models/")):
+        return "huggingface"
+    return None
+
+
+# ------------------------------------------------------------------ retry
+
+
+class RetryConfig(_Model):
+    """``retry:`` block of an agent: exponential backoff between attempts."""
+
+    max_attempts: int = Field(3, ge=1, le=100, description="total attempts, the first one included")
+    initial_backoff: Duration = timedelta(seconds=1)
+    max_backoff: Duration = timedelta(seconds=30)
+    multiplier: float = Field(2.0, ge=1.0, le=100.0)
+    jitter: bool = True
+    retry_on: list[RetryOn] = Field(default_factory=lambda: list(_DEFAULT_RETRY_ON))
+
+    @model_validator(mode="after")
+    def _backoff_order(self) -> RetryConfig:
+        if self.initial_backoff > self.max_backoff:
+            raise ConfigValueError(
+                f"max_backoff ({format_duration(self.max_backoff)}) is shorter than "
+                f"initial_backoff ({format_duration(self.initial_backoff)})",
+                "max_backoff",
+            )
+        return self
+
+
+# ------------------------------------------------------------------ agents
+
+
+class ProviderEntry(_Model):
+    """One item of an agent's ``providers:`` list (tried in order with ``fallback_strategy: cascade``).
+
+    ``model`` may name a ``model_services:`` entry.
+    """
+
+    model: NonEmptyStr
+    provider: LLMProvider | None = None
+    api_key: SecretStr | None = None
+    runtime: Runtime | None = None
+    endpoint: HttpURL | None = None
+    location: str | None = None
+    project_id: str | None = None
+    timeout: PositiveDuration | None = None
+    temperature: float | None = Field(None, ge=0.0, le=2.0)
+    max_tokens: int | None = Field(None, gt=0)
+
+
+class ToolConfig(_Model):
+    """A tool an agent may call. A bare string in YAML is shorthand for ``{name: ...}``."""
+
+    name: NonEmptyStr
+    description: str = ""
+    input_schema: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
+
+
+class AgentInput(_Model):
+    """``inputs:`` item: where an agent reads messages from. A bare string is the ``source``."""
+
+    source: NonEmptyStr
+
+
+class AgentOutput(_Model):
+    """``outputs:`` item: where an agent sends messages. A bare string is the ``target``."""
+
+    target: NonEmptyStr
+    addr: str | None = None
+
+
+def _shorthand(key: str) -> Any:
+    def convert(value: Any) -> Any:
+        if isinstance(value, list):
+            return [{key: v} if isinstance(v, str) else v for v in value]
+        return value
+
+    return BeforeValidator(convert)
+
+
+_SINGLE_MODEL_KEYS = ("model", "provider", "api_key", "endpoint", "location", "project_id")
+
+
+class AgentConfig(_Model):
+    """One item of ``agents:``.
+
+    Either a single ``model`` (with ``provider``, or naming a ``model_services:`` entry, or a
+    model whose provider its name tells) or a ``providers:`` list tried in order.
+    """
+
+    name: NonEmptyStr
+    role: NonEmptyStr = "react"
+    model: NonEmptyStr | None = None
+    provider: LLMProvider | None = None
+    api_key: SecretStr | None = None
+    endpoint: HttpURL | None = None
+    location: str | None = None
+    project_id: str | None = None
+    temperature: float | None = Field(None, ge=0.0, le=2.0)
+    max_tokens: int | None = Field(None, gt=0)
+    prompt: str | None = None
+    tools: Annotated[list[ToolConfig], _shorthand("name")] = Field(default_factory=list)
+    mcp_servers: list[NonEmptyStr] = Field(default_factory=list)
+    inputs: Annotated[list[AgentInput], _shorthand("source")] = Field(default_factory=list)
+    outputs: Annotated[list[AgentOutput], _shorthand("target")] = Field(default_factory=list)
+    interval: PositiveDuration | None = None
+    listen: str | None = None
+    providers: list[ProviderEntry] | None = Field(None, min_length=1)
+    fallback_strategy: Literal["cascade"] = "cascade"
+    retry: RetryConfig | None = None
+    timeout: PositiveDuration | None = None
+
+    @field_validator("tools")
+    @classmethod
+    def _unique_tools(cls, tools: list[ToolConfig]) -> list[ToolConfig]:
+        seen: set[str] = set()
+        for i, tool in enumerate(tools):
+            if tool.name in seen:
+                raise ConfigValueError(f"tool {tool.name!r} is listed twice", i, "name")
+            seen.add(tool.name)
+        return tools
+
+    @model_validator(mode="after")
+    def _model_or_providers(self) -> AgentConfig:
+        if self.providers is None:
+            if self.model is None:
+                raise ConfigValueError(
+                    "agent needs either 'model' (with 'provider') or a 'providers:' list", "model"
+                )
+            return self
+        for key in _SINGLE_MODEL_KEYS:
+            if getattr(self, key) is not None:
+                raise ConfigValueError(
+                    f"'{key}' cannot be used together with 'providers:'; "
+                    f"set it in each providers entry instead",
+                    key,
+                )
+        return self
+
+    @property
+    def provider_entries(self) -> list[ProviderEntry]:
+        """The providers to try, in order: ``providers:`` or the single ``model``/``provider``."""
+        if self.providers is not None:
+            return list(self.providers)
+        assert self.model is not None
+        return [
+            ProviderEntry(
+                model=self.model,
+                provider=self.provider,
+                api_key=self.api_key,
+                endpoint=self.endpoint,
+                location=self.location,
+                project_id=self.project_id,
+                timeout=self.timeout,
+                temperature=self.temperature,
+                max_tokens=self.max_tokens,
+            )
+        ]
+
+
+# ------------------------------------------------------------------ model services
+
+
+class ModelServiceOptions(_Model):
+    """``config:`` block of a model service."""
+
+    address: HttpURL | None = Field(None, description="server address; Ollama default http://localhost:11434")
+    quantization: Literal["int4", "int8", "fp16"] | None = None
+    timeout: PositiveDuration = timedelta(minutes=5)
+
+
+class ModelServiceConfig(_Model):
+    """One item of ``model_services:``: a named model served by a local or remote runtime.
+
+    Agents refer to it by name with ``model: <name>``.
+    """
+
+    name: NonEmptyStr
+    provider: LLMProvider = "huggingface"
+    model: NonEmptyStr
+    runtime: Runtime = "ollama"
+    transport: Literal["local", "remote"] = "local"
+    config: ModelServiceOptions = Field(default_factory=ModelServiceOptions)
+
+
+# ------------------------------------------------------------------ observability
+
+
+class LLMObservabilityConfig(_Model):
+    """``observability.llm_observability``: token accounting and a daily token budget."""
+
+    enabled: bool = False
+    track_tokens: bool = True
+    daily_token_limit: int | None = Field(None, ge=1)
+
+
+class MetricsConfig(_Model):
+    """``observability.metrics``: a Prometheus endpoint (needs the ``metrics`` extra)."""
+
+    enabled: bool = False
+    host: NonEmptyStr = "127.0.0.1"
+    port: int = Field(9090, ge=1, le=65535)
+    path: str = "/metrics"
+
+    @field_validator("path")
+    @classmethod
+    def _abs_path(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError(f"must start with '/', got {value!r}")
+        return value
+
+
+class ObservabilityConfig(_Model):
+    """``observability:`` block."""
+
+    cost_tracking: bool = False
+    cost_alert_threshold: float | None = Field(None, ge=0.0, description="alert when daily cost (USD) exceeds")
+    llm_observability: LLMObservabilityConfig = Field(default_factory=LLMObservabilityConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
