@@ -1,0 +1,372 @@
+"""SSRF-guarded httpx transports: resolve once per connection, validate, connect to the pinned IP.
+
+How the pinning works: httpx's ``HTTPTransport`` drives an ``httpcore.ConnectionPool``; for every *new*
+connection the pool calls ``network_backend.connect_tcp(host, port, ...)`` and then, for https,
+``stream.start_tls(ssl_context, server_hostname=<the URL's host>)``. Our transports give the pool a
+:class:`GuardedBackend` whose ``connect_tcp``
+
+1. checks the host name and port against the :class:`~aixpy.http.URLPolicy`,
+2. resolves the name exactly once (injectable resolver; ``getaddrinfo``, in a worker thread for async),
+3. checks *every* resolved address (one bad address refuses the host: no mixed answers),
+4. opens the TCP connection to one of those validated addresses, never to the name.
+
+TLS keeps verifying the certificate against the original name (httpcore passes ``server_hostname``
+from the request's origin, not from what ``connect_tcp`` connected to) and httpx writes the ``Host``
+header from the URL, so virtual hosting and certificate checks are unchanged. There is no second
+lookup for a rebinding DNS server to answer differently. Keep-alive connections stay pinned to the
+address they were opened to. Each request's URL (every redirect hop included) is also checked as text
+in ``handle_request`` before the pool sees it. No proxy is ever used (a proxy would resolve names
+itself), and httpcore's connect retries are fixed at 0: this layer never retries.
+
+The transports also honour a per-request total deadline (:func:`deadline_scope`): each socket
+connect/read/write/TLS handshake gets at most the time left, so a slow-drip body cannot outlive it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import ssl
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+import anyio
+import anyio.to_thread
+import httpcore
+import httpx
+
+from aixpy.errors import BlockedURLError
+from aixpy.http._ssrf import IPAddress, URLPolicy, check_host, check_ip, check_target
+
+__all__ = [
+    "AsyncGuardedBackend",
+    "AsyncGuardedTransport",
+    "GuardedBackend",
+    "GuardedTransport",
+    "Resolver",
+    "deadline_scope",
+    "system_resolver",
+    "time_left",
+]
+
+#: ``resolver(host, port) -> addresses``: every address the host name resolves to, as strings.
+Resolver = Callable[[str, int], Sequence[str]]
+
+_deadline: ContextVar[float | None] = ContextVar("aixpy_http_deadline", default=None)
+
+
+def system_resolver(host: str, port: int) -> list[str]:
+    """Resolve with ``socket.getaddrinfo``; addresses in the system's preferred order, deduplicated."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+@contextmanager
+def deadline_scope(seconds: float | None) -> Iterator[float | None]:
+    """Within the block, every guarded socket operation finishes by ``monotonic() + seconds``.
+
+    Nested scopes keep the earlier deadline. Yields the absolute deadline (or ``None``).
+    """
+    outer = _deadline.get()
+    at = None if seconds is None else time.monotonic() + seconds
+    if outer is not None and (at is None or outer < at):
+        at = outer
+    token = _deadline.set(at)
+    try:
+        yield at
+    finally:
+        _deadline.reset(token)
+
+
+def time_left() -> float | None:
+    """Seconds left before the current :func:`deadline_scope` ends (``None`` outside one)."""
+    at = _deadline.get()
+    return None if at is None else at - time.monotonic()
+
+
+def _clamp(timeout: float | None, exc: type[Exception]) -> float | None:
+    at = _deadline.get()
+    if at is None:
+        return timeout
+    left = at - time.monotonic()
+    if left <= 0:
+        raise exc("total request deadline exceeded")
+    return left if timeout is None else min(timeout, left)
+
+
+class _Pinner:
+    """The I/O-free half shared by both backends: host check and address validation."""
+
+    def __init__(self, policy: URLPolicy, resolver: Resolver | None) -> None:
+        self.policy = policy
+        self.resolver: Resolver = resolver or system_resolver
+
+    def literal(self, host: str, port: int) -> tuple[str, list[str] | None]:
+        name, ip = check_host(host, port, self.policy)
+        return name, None if ip is None else [str(ip)]
+
+    def validate(self, name: str, answers: Sequence[str]) -> list[str]:
+        addresses: list[IPAddress] = []
+        for a in answers:
+            try:
+                addresses.append(ipaddress.ip_address(a))
+            except ValueError:
+                raise httpcore.ConnectError(f"resolver returned an invalid address for {name!r}") from None
+        if not addresses:
+            raise httpcore.ConnectError(f"{name!r} resolved to no address")
+        for ip in addresses:
+            check_ip(ip, self.policy, host=name)  # any blocked address refuses the whole host
+        return list(dict.fromkeys(str(ip) for ip in addresses))
+
+
+def _resolve_error(name: str, e: OSError) -> httpcore.ConnectError:
+    return httpcore.ConnectError(f"could not resolve {name!r}: {e.strerror or e}")
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, _clamp(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, _clamp(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.NetworkStream:
+        tls = self._inner.start_tls(ssl_context, server_hostname, _clamp(timeout, httpcore.ConnectTimeout))
+        return _DeadlineStream(tls)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _AsyncDeadlineStream(httpcore.AsyncNetworkStream):
+    def __init__(self, inner: httpcore.AsyncNetworkStream) -> None:
+        self._inner = inner
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return await self._inner.read(max_bytes, _clamp(timeout, httpcore.ReadTimeout))
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        await self._inner.write(buffer, _clamp(timeout, httpcore.WriteTimeout))
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    async def start_tls(
+        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.AsyncNetworkStream:
+        tls = await self._inner.start_tls(ssl_context, server_hostname, _clamp(timeout, httpcore.ConnectTimeout))
+        return _AsyncDeadlineStream(tls)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class GuardedBackend(httpcore.NetworkBackend):
+    """An ``httpcore.NetworkBackend`` that resolves once, validates, and connects to the pinned IP."""
+
+    def __init__(
+        self, policy: URLPolicy, resolver: Resolver | None = None, inner: httpcore.NetworkBackend | None = None
+    ) -> None:
+        self._pinner = _Pinner(policy, resolver)
+        self._inner = inner or httpcore.SyncBackend()
+
+    def resolve(self, host: str, port: int) -> list[str]:
+        """Check ``host``/``port``, resolve the name once, return the validated addresses."""
+        name, literal = self._pinner.literal(host, port)
+        if literal is not None:
+            return literal
+        try:
+            answers = self._pinner.resolver(name, port)
+        except OSError as e:
+            raise _resolve_error(name, e) from e
+        return self._pinner.validate(name, answers)
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        last: Exception | None = None
+        for ip in self.resolve(host, port):
+            try:
+                stream = self._inner.connect_tcp(
+                    ip, port, _clamp(timeout, httpcore.ConnectTimeout), local_address, socket_options
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as e:
+                last = e
+                continue
+            return _DeadlineStream(stream)
+        assert last is not None
+        raise last
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.NetworkStream:
+        raise BlockedURLError("unix sockets cannot go through the SSRF guard")
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+class AsyncGuardedBackend(httpcore.AsyncNetworkBackend):
+    """Async twin of :class:`GuardedBackend`; the resolver runs in a worker thread."""
+
+    def __init__(
+        self,
+        policy: URLPolicy,
+        resolver: Resolver | None = None,
+        inner: httpcore.AsyncNetworkBackend | None = None,
+    ) -> None:
+        self._pinner = _Pinner(policy, resolver)
+        self._inner = inner or httpcore.AnyIOBackend()
+
+    async def resolve(self, host: str, port: int, timeout: float | None = None) -> list[str]:
+        name, literal = self._pinner.literal(host, port)
+        if literal is not None:
+            return literal
+        limit = _clamp(timeout, httpcore.ConnectTimeout)
+        try:
+            with anyio.fail_after(limit):
+                answers = await anyio.to_thread.run_sync(self._pinner.resolver, name, port, abandon_on_cancel=True)
+        except TimeoutError:
+            raise httpcore.ConnectTimeout(f"resolving {name!r} timed out") from None
+        except OSError as e:
+            raise _resolve_error(name, e) from e
+        return self._pinner.validate(name, answers)
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        last: Exception | None = None
+        for ip in await self.resolve(host, port, timeout):
+            try:
+                stream = await self._inner.connect_tcp(
+                    ip, port, _clamp(timeout, httpcore.ConnectTimeout), local_address, socket_options
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as e:
+                last = e
+                continue
+            return _AsyncDeadlineStream(stream)
+        assert last is not None
+        raise last
+
+    async def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.AsyncNetworkStream:
+        raise BlockedURLError("unix sockets cannot go through the SSRF guard")
+
+    async def sleep(self, seconds: float) -> None:
+        await anyio.sleep(seconds)
+
+
+class _RequestChecker:
+    """Checks each request's URL as text; remembers the (scheme, host, port) triples that passed."""
+
+    def __init__(self, policy: URLPolicy) -> None:
+        self.policy = policy
+        self._passed: set[tuple[str, bytes, int | None]] = set()
+
+    def __call__(self, request: httpx.Request) -> None:
+        url = request.url
+        key = (url.scheme, url.raw_host, url.port)
+        if key in self._passed:
+            return
+        check_target(url.scheme, url.raw_host.decode("ascii"), url.port, self.policy)
+        if len(self._passed) > 256:
+            self._passed.clear()
+        self._passed.add(key)
+
+
+class GuardedTransport(httpx.HTTPTransport):
+    """``httpx.HTTPTransport`` whose connections go through a :class:`GuardedBackend`.
+
+    Never uses a proxy, never retries. ``network_backend`` replaces the socket layer under the guard
+    (for tests); the guard itself cannot be turned off.
+    """
+
+    def __init__(
+        self,
+        policy: URLPolicy,
+        *,
+        resolver: Resolver | None = None,
+        verify: ssl.SSLContext | bool = True,
+        trust_env: bool = True,
+        limits: httpx.Limits = httpx.Limits(max_connections=100, max_keepalive_connections=20),  # noqa: B008
+        http2: bool = False,
+        local_address: str | None = None,
+        network_backend: httpcore.NetworkBackend | None = None,
+    ) -> None:
+        super().__init__(verify=False, trust_env=False, retries=0)  # its pool is replaced just below
+        self.policy = policy
+        self._check = _RequestChecker(policy)
+        self.backend = GuardedBackend(policy, resolver, network_backend)
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=httpx.create_ssl_context(verify=verify, trust_env=trust_env),
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            http1=True,
+            http2=http2,
+            retries=0,
+            local_address=local_address,
+            network_backend=self.backend,
+        )
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self._check(request)
+        return super().handle_request(request)
+
+
+class AsyncGuardedTransport(httpx.AsyncHTTPTransport):
+    """Async twin of :class:`GuardedTransport`."""
+
+    def __init__(
+        self,
+        policy: URLPolicy,
+        *,
+        resolver: Resolver | None = None,
+        verify: ssl.SSLContext | bool = True,
+        trust_env: bool = True,
+        limits: httpx.Limits = httpx.Limits(max_connections=100, max_keepalive_connections=20),  # noqa: B008
+        http2: bool = False,
+        local_address: str | None = None,
+        network_backend: httpcore.AsyncNetworkBackend | None = None,
+    ) -> None:
+        super().__init__(verify=False, trust_env=False, retries=0)
+        self.policy = policy
+        self._check = _RequestChecker(policy)
+        self.backend = AsyncGuardedBackend(policy, resolver, network_backend)
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=httpx.create_ssl_context(verify=verify, trust_env=trust_env),
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            http1=True,
+            http2=http2,
+            retries=0,
+            local_address=local_address,
+            network_backend=self.backend,
+        )
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self._check(request)
+        return await super().handle_async_request(request)
