@@ -67,14 +67,23 @@ class CollectionOptions:
     def __post_init__(self) -> None:
         if self.metric not in METRICS:
             raise InvalidInputError(f"unknown metric {self.metric!r}; use one of {', '.join(METRICS)}")
-        if self.dimensions is not None and (isinstance(self.dimensions, bool) or self.dimensions < 1):
-            raise InvalidInputError(f"dimensions must be a positive integer, got {self.dimensions!r}")
+        for name in ("dimensions", "max_documents"):
+            v = getattr(self, name)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+                raise InvalidInputError(f"{name} must be a positive integer, got {v!r}")
         if not 0.0 < self.dedup_threshold <= 1.0:
             raise InvalidInputError("dedup_threshold must be in (0, 1]")
-        if self.max_documents is not None and self.max_documents < 1:
-            raise InvalidInputError("max_documents must be positive")
         if self.ttl is not None and self.ttl.total_seconds() <= 0:
             raise InvalidInputError("ttl must be positive")
+
+
+def _json_copy(value: Any) -> Any:
+    """Deep copy of JSON-like metadata; tuples become lists (what every backend stores)."""
+    if isinstance(value, dict):
+        return {k: _json_copy(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_copy(v) for v in value]
+    return value
 
 
 @dataclass(slots=True)
@@ -140,7 +149,7 @@ class BaseCollection(ABC):
             content=doc.content,
             embedding=None,
             embedding_model=doc.embedding_model,
-            metadata=dict(doc.metadata),
+            metadata=_json_copy(doc.metadata),
             tags=list(dict.fromkeys(doc.tags)),
             scope=type(doc.scope)(doc.scope.tenant, doc.scope.user, doc.scope.session),
             created_at=doc.created_at or now,
@@ -199,14 +208,16 @@ class BaseCollection(ABC):
 
     def query(self, query: Query) -> QueryResult:
         vec = validate_query(query, self._dimensions)
+        if (query.metric or self.options.metric) == "cosine" and not np.any(vec):
+            raise InvalidInputError("a zero query vector has no cosine similarity")
         if self._dimensions is None:
             return QueryResult([], query.offset, query.limit)
         with self._lock:
             return self._query(vec, query)
 
     def get(self, ids: Sequence[str]) -> list[Document]:
-        """Documents for ``ids`` in the order asked; missing or expired ids are omitted."""
-        wanted = check_ids(ids)
+        """Documents for ``ids`` in the order asked (each once); missing or expired ids are omitted."""
+        wanted = list(dict.fromkeys(check_ids(ids)))
         with self._lock:
             return self._get(wanted)
 
