@@ -134,8 +134,12 @@ class FieldRef:
     __slots__ = ("key",)
 
     def __init__(self, key: str) -> None:
-        if not isinstance(key, str) or not key or key.startswith("$"):
-            raise InvalidInputError(f"invalid metadata key in filter: {key!r}")
+        if (not isinstance(key, str) or not key or key.startswith("$") or "." in key or len(key) > 256
+                or any(ord(ch) < 32 or ord(ch) == 127 for ch in key)):
+            raise InvalidInputError(
+                f"invalid metadata key in filter: {key!r} "
+                "(keys never start with '$' or contain '.' or control characters)"
+            )
         self.key = key
 
     def eq(self, v: Scalar) -> Cond:

@@ -95,7 +95,9 @@ class Query:
         limit: how many matches to return, 1..10000.
         offset: how many of the best matches to skip first (paging).
         min_score: drop matches scoring below this (in the metric's score convention).
-        metric: ``None`` means the collection's metric.
+        metric: ``None`` means the collection's metric. The exact ``memory`` backend can score any
+            metric; indexed backends (qdrant, pgvector, firestore) raise ``InvalidInputError`` for a
+            metric other than the collection's.
         filter: a filter from :mod:`aixpy.vectorstores.filters`, or ``None``.
         include_embeddings: return each match's vector too.
     """

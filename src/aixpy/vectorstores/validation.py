@@ -73,7 +73,11 @@ def validate_vector(vec: Any, dimensions: int | None, *, what: str = "embedding"
 def _validate_metadata_value(key: str, v: Any, depth: int = 0) -> None:
     if depth > 8:
         raise InvalidInputError(f"metadata {key!r} is nested too deeply")
-    if v is None or isinstance(v, str | bool | int):
+    if v is None or isinstance(v, str | bool):
+        return
+    if isinstance(v, int):
+        if not -(2**63) <= v < 2**63:
+            raise InvalidInputError(f"metadata {key!r}: integers must fit in 64 bits (every backend stores int64)")
         return
     if isinstance(v, float):
         if not math.isfinite(v):
