@@ -33,7 +33,9 @@ def test_index_then_search_in_separate_processes(workdir: Path) -> None:
     first = run(["index", "corpus", "--json"], workdir)
     assert first.returncode == 0, first.stderr
     report = json.loads(first.stdout)
-    assert report["files_seen"] == 10 and report["files_indexed"] == 10 and report["chunks_embedded"] >= 10
+    assert report["files_seen"] == 10
+    assert report["files_indexed"] == 10
+    assert report["chunks_embedded"] >= 10
     assert (workdir / ".aixpy" / "qdrant").is_dir()
 
     res = run(["search", "which planets are gas giants", "--json", "--limit", "3"], workdir)
@@ -57,7 +59,8 @@ def test_reindex_unchanged_embeds_nothing(workdir: Path) -> None:
 def test_human_output_has_table(workdir: Path) -> None:
     res = run(["search", "retry after 429 rate limit", "--limit", "2"], workdir)
     assert res.returncode == 0, res.stderr
-    assert "http-retries.md#0" in res.stdout and "score" in res.stdout
+    assert "http-retries.md#0" in res.stdout
+    assert "score" in res.stdout
 
 
 def test_embed_command(workdir: Path) -> None:
@@ -70,20 +73,26 @@ def test_embed_command(workdir: Path) -> None:
 def test_doctor_and_version(workdir: Path) -> None:
     res = run(["doctor"], workdir)
     assert res.returncode == 0, res.stdout + res.stderr
-    assert "knowledge_base" in res.stdout and "embed a text" in res.stdout
+    assert "knowledge_base" in res.stdout
+    assert "embed a text" in res.stdout
     ver = run(["version"], workdir)
     assert ver.stdout.startswith("aixpy ")
 
 
 def test_errors_are_clear(workdir: Path, tmp_path: Path) -> None:
     empty = run(["search", "anything"], tmp_path)
-    assert empty.returncode == 2 and "is empty" in empty.stderr and "aixpy index" in empty.stderr
+    assert empty.returncode == 2
+    assert "is empty" in empty.stderr
+    assert "aixpy index" in empty.stderr
     bad = tmp_path / "bad.yaml"
     bad.write_text("embeddings:\n  provider: local\n  locall: {}\n")
     res = run(["search", "x", "--config", str(bad)], tmp_path)
-    assert res.returncode == 2 and "bad.yaml:3" in res.stderr and "locall" in res.stderr
+    assert res.returncode == 2
+    assert "bad.yaml:3" in res.stderr
+    assert "locall" in res.stderr
     missing = run(["index", "nope"], tmp_path)
-    assert missing.returncode == 2 and "no such file" in missing.stderr
+    assert missing.returncode == 2
+    assert "no such file" in missing.stderr
 
 
 def test_help_explains() -> None:

@@ -49,7 +49,9 @@ def test_provider_error_fields_and_retryable_defaults() -> None:
 def test_provider_error_never_shows_keys() -> None:
     key = "sk-proj-abcdefghijklmnop1234567890"
     e = ProviderError(f"bad request with key {key}", body=f'{{"error": "Incorrect API key provided: {key}"}}')
-    assert key not in str(e) and key not in repr(e) and key not in (e.body or "")
+    assert key not in str(e)
+    assert key not in repr(e)
+    assert key not in (e.body or "")
     assert "sk-proj-***" in str(e)
 
 
@@ -81,6 +83,9 @@ def test_config_error_names_file_path_line() -> None:
 
 def test_dimension_mismatch_and_all_failed() -> None:
     e = DimensionMismatchError(384, 768)
-    assert (e.expected, e.got) == (384, 768) and "768" in str(e)
+    assert (e.expected, e.got) == (384, 768)
+    assert "768" in str(e)
     agg = AllProvidersFailedError([ServerError("a"), ProviderError("b")])
-    assert agg.retryable is True and len(agg.errors) == 2 and "ServerError: a" in str(agg)
+    assert agg.retryable is True
+    assert len(agg.errors) == 2
+    assert "ServerError: a" in str(agg)

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 PACKAGES = ["aixpy", "aixpy.errors", "aixpy.config", "aixpy.embeddings", "aixpy.vectorstores",
-            "aixpy.vectorstores.filters", "aixpy.rag", "aixpy.http"]
+            "aixpy.vectorstores.filters", "aixpy.rag", "aixpy.http", "aixpy.llm"]
 
 
 @pytest.mark.parametrize("name", PACKAGES)
@@ -22,7 +22,7 @@ def test_all_is_unique_and_resolvable(name: str) -> None:
         assert getattr(mod, attr) is not None, f"{name}.{attr} missing"
 
 
-@pytest.mark.parametrize("name", ["aixpy.errors", "aixpy.vectorstores.filters", "aixpy.rag", "aixpy.http"])
+@pytest.mark.parametrize("name", ["aixpy.errors", "aixpy.vectorstores.filters", "aixpy.rag", "aixpy.http", "aixpy.llm"])
 def test_all_lists_every_public_definition(name: str) -> None:
     mod = importlib.import_module(name)
     defined = {k for k, v in vars(mod).items()

@@ -71,7 +71,10 @@ def test_format_duration_round_trips(seconds: float, text: str) -> None:
         ("grok-beta", "xai"),
         ("meta-llama/Llama-2-70b-chat-hf", "huggingface"),
         ("phi-local", None),
-        ("llama3.1:8b", None),
+        ("llama3.1:8b", "ollama"),
+        ("openai:gpt-4o", "openai"),
+        ("gpt-oss:20b", "ollama"),
+        ("o1x", None),
     ],
 )
 def test_infer_provider(model: str, provider: str | None) -> None:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from aixpy.errors import InvalidInputError
@@ -26,11 +28,11 @@ def test_chunks_respect_size_and_cover_every_word() -> None:
 
 def test_consecutive_chunks_overlap_and_advance() -> None:
     chunks = chunk_text(TEXT, size=300, overlap=60)
-    for a, b in zip(chunks, chunks[1:], strict=False):
+    for a, b in itertools.pairwise(chunks):
         assert b.start > a.start
         assert b.start < a.end, "consecutive chunks must share text"
     no_overlap = chunk_text(TEXT, size=300, overlap=0)
-    for a, b in zip(no_overlap, no_overlap[1:], strict=False):
+    for a, b in itertools.pairwise(no_overlap):
         assert b.start >= a.end
 
 

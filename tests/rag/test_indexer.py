@@ -32,10 +32,13 @@ def _setup() -> tuple[HashEmbeddings, vectorstores.BaseCollection]:
 def test_index_then_search(corpus: Path) -> None:
     emb, coll = _setup()
     report = Indexer(emb, coll, chunk_size=200, overlap=30).index_path(corpus)
-    assert report.files_seen == 3 and report.files_indexed == 3 and not report.failures
+    assert report.files_seen == 3
+    assert report.files_indexed == 3
+    assert not report.failures
     assert report.chunks_embedded == coll.count() > 3
     hits = search(emb, coll, "gas giants hydrogen", limit=2)
-    assert hits[0].source == "planets.txt" and hits[0].rank == 1
+    assert hits[0].source == "planets.txt"
+    assert hits[0].rank == 1
     assert hits[0].score > hits[1].score
 
 
@@ -59,12 +62,14 @@ def test_changed_file_reembedded_and_stale_chunks_removed(corpus: Path) -> None:
     (corpus / "long.md").write_text("Now it is short.")
     calls = emb.calls
     rep = idx.index_path(corpus)
-    assert rep.files_indexed == 1 and rep.files_unchanged == 2
+    assert rep.files_indexed == 1
+    assert rep.files_unchanged == 2
     assert emb.calls - calls == 1
     assert rep.chunks_deleted == long_chunks - 1
     assert coll.count() == before - long_chunks + 1
     [head] = coll.get([f"{file_key('long.md')}:0"])
-    assert head.content == "Now it is short." and head.metadata["file_chunks"] == 1
+    assert head.content == "Now it is short."
+    assert head.metadata["file_chunks"] == 1
 
 
 def test_changed_chunking_or_model_reindexes(corpus: Path) -> None:
@@ -84,7 +89,8 @@ def test_interrupted_file_is_redone(corpus: Path) -> None:
     idx.index_path(corpus)
     coll.delete([f"{file_key('long.md')}:0"])  # as if the run died before the marker was written
     rep = idx.index_path(corpus)
-    assert rep.files_indexed == 1 and rep.files_unchanged == 2
+    assert rep.files_indexed == 1
+    assert rep.files_unchanged == 2
 
 
 def test_emptied_file_removes_its_chunks(corpus: Path) -> None:
@@ -93,7 +99,8 @@ def test_emptied_file_removes_its_chunks(corpus: Path) -> None:
     idx.index_path(corpus)
     (corpus / "bread.md").write_text("   \n")
     rep = idx.index_path(corpus)
-    assert rep.files_empty == 1 and rep.chunks_deleted == 1
+    assert rep.files_empty == 1
+    assert rep.chunks_deleted == 1
     assert coll.get([f"{file_key('bread.md')}:0"]) == []
 
 

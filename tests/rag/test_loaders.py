@@ -16,7 +16,8 @@ def test_html_to_text_keeps_visible_text_only() -> None:
     )
     text = html_to_text(html)
     assert text.split("\n\n") == ["Title here", "Head", "First & second", "third", "fourth"]
-    assert "var x" not in text and "p{}" not in text
+    assert "var x" not in text
+    assert "p{}" not in text
 
 
 def test_iter_files_filters_and_sorts(tmp_path: Path) -> None:

@@ -182,27 +182,23 @@ class _Model(StrictModel):
             yield name, (redact(value) if isinstance(value, str) and "://" in value else value)
 NonEmptyStr = Annotated[str, Field(min_length=1)]
 
-_OPENAI_PREFIXES = ("gpt-", "gpt4", "chatgpt", "o1", "o3", "o4", "text-davinci", "davinci", "babbage")
 
 
 def infer_provider(model: str) -> str | None:
     """The provider a bare model name belongs to, or ``None`` when the name does not say.
 
+    Same table as :func:`aixpy.llm.registry.detect_provider` (``provider:model`` strings included):
     ``claude*`` -> anthropic, ``gemini*`` -> gemini, ``grok*`` -> xai, ``gpt-*``/``o1``... -> openai,
-    ``org/model`` -> huggingface. Unlike aixgo, unknown names are *not* sent to OpenAI.
+    ``org/model`` -> huggingface, ``name:tag`` -> ollama. Unlike aixgo, unknown names are *not* sent
+    to OpenAI.
     """
-    name = model.strip().lower()
-    if name.startswith("claude"):
-        return "anthropic"
-    if name.startswith("gemini"):
-        return "gemini"
-    if name.startswith("grok"):
-        return "xai"
-    if name.startswith(_OPENAI_PREFIXES):
-        return "openai"
-    if "/" in name and not name.startswith(("/", "models/")):
-        return "huggingface"
-    return None
+    from aixpy.errors import UnknownModelError, UnknownProviderError
+    from aixpy.llm.registry import detect_provider, split_spec
+
+    try:
+        return split_spec(model, environ={})[0] if ":" in model else detect_provider(model, vertex=False)
+    except (UnknownModelError, UnknownProviderError, ValueError):
+        return None
 
 
 # ------------------------------------------------------------------ retry
@@ -248,6 +244,9 @@ class ProviderEntry(_Model):
     timeout: PositiveDuration | None = None
     temperature: float | None = Field(None, ge=0.0, le=2.0)
     max_tokens: int | None = Field(None, gt=0)
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="provider-specific switches, e.g. text_generation: true for a TGI endpoint"
+    )
 
 
 class ToolConfig(_Model):

@@ -1,10 +1,122 @@
-"""LLM layer: provider-neutral types (:mod:`aixpy.llm.types`), wire-format codecs
-(:mod:`aixpy.llm.codecs`) and the providers built on them.
+"""One typed API over LLM providers: OpenAI, Anthropic, Gemini, Vertex AI, xAI, HuggingFace, Ollama
+(and any OpenAI-compatible server)::
 
-Nothing is imported here so that ``import aixpy`` and ``import aixpy.llm`` stay fast; import the
-submodules you need.
+    import aixpy.llm as llm
+
+    model = llm.new("anthropic:claude-sonnet-4-5")        # or "gpt-4o", "llama3.1:8b", an AgentConfig...
+    reply = model.chat("Hello", system="Be brief.")
+    print(reply.text, reply.usage, reply.cost_usd)
+
+    with model.stream("Tell me a story") as s:            # async: ``async with model.astream(...)``
+        for event in s:
+            print(event.text, end="")
+    print(s.response.cost_usd)                              # usage and cost on streams too
+
+Layers: provider-neutral types (:mod:`aixpy.llm.types`), pure wire codecs (:mod:`aixpy.llm.codecs`),
+thin providers (:mod:`aixpy.llm.providers`), policies as wrappers (:mod:`aixpy.llm.policies`: retry,
+cascade fallback), a per-call :class:`Deadline`, prices (:mod:`aixpy.llm.pricing`) and in-memory
+models for tests (:mod:`aixpy.llm.testing`). Every name below is imported on first use, so
+``import aixpy.llm`` costs almost nothing.
 """
 
 from __future__ import annotations
 
-__all__: list[str] = []
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from aixpy.llm.deadline import Clock, Deadline, DeadlineExceededError, ManualClock, SystemClock
+    from aixpy.llm.model import AsyncChatStream, Capabilities, ChatModel, ChatStream, StreamInterruptedError
+    from aixpy.llm.policies import FallbackModel, RetryModel, RetryPolicy
+    from aixpy.llm.pricing import PRICES_AS_OF, Cost, Price, cost_of, price_for, register_price
+    from aixpy.llm.registry import ProviderSettings, detect_provider, new, provider_names, register
+    from aixpy.llm.testing import FunctionModel, TestModel
+    from aixpy.llm.types import (
+        AssistantMessage,
+        ChatRequest,
+        ChatResponse,
+        ImagePart,
+        Message,
+        ResponseFormat,
+        StreamEvent,
+        SystemMessage,
+        TextPart,
+        ToolCall,
+        ToolMessage,
+        ToolSpec,
+        Usage,
+        UserMessage,
+        fold_stream,
+        tool_from_function,
+    )
+
+__all__ = [
+    "PRICES_AS_OF",
+    "AssistantMessage",
+    "AsyncChatStream",
+    "Capabilities",
+    "ChatModel",
+    "ChatRequest",
+    "ChatResponse",
+    "ChatStream",
+    "Clock",
+    "Cost",
+    "Deadline",
+    "DeadlineExceededError",
+    "FallbackModel",
+    "FunctionModel",
+    "ImagePart",
+    "ManualClock",
+    "Message",
+    "Price",
+    "ProviderSettings",
+    "ResponseFormat",
+    "RetryModel",
+    "RetryPolicy",
+    "StreamEvent",
+    "StreamInterruptedError",
+    "SystemClock",
+    "SystemMessage",
+    "TestModel",
+    "TextPart",
+    "ToolCall",
+    "ToolMessage",
+    "ToolSpec",
+    "Usage",
+    "UserMessage",
+    "cost_of",
+    "detect_provider",
+    "fold_stream",
+    "new",
+    "price_for",
+    "provider_names",
+    "register",
+    "register_price",
+    "tool_from_function",
+]
+
+_MODULES = {
+    "aixpy.llm.types": ("AssistantMessage", "ChatRequest", "ChatResponse", "ImagePart", "Message", "ResponseFormat",
+                        "StreamEvent", "SystemMessage", "TextPart", "ToolCall", "ToolMessage", "ToolSpec", "Usage",
+                        "UserMessage", "fold_stream", "tool_from_function"),
+    "aixpy.llm.model": ("AsyncChatStream", "Capabilities", "ChatModel", "ChatStream", "StreamInterruptedError"),
+    "aixpy.llm.deadline": ("Clock", "Deadline", "DeadlineExceededError", "ManualClock", "SystemClock"),
+    "aixpy.llm.registry": ("ProviderSettings", "detect_provider", "new", "provider_names", "register"),
+    "aixpy.llm.policies": ("FallbackModel", "RetryModel", "RetryPolicy"),
+    "aixpy.llm.pricing": ("PRICES_AS_OF", "Cost", "Price", "cost_of", "price_for", "register_price"),
+    "aixpy.llm.testing": ("FunctionModel", "TestModel"),
+}
+_WHERE = {name: module for module, names in _MODULES.items() for name in names}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'aixpy.llm' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,232 @@
+"""``HttpChatModel``: a provider reached over HTTP — one pooled client, one wire API, no retries.
+
+The request building, body parsing and stream decoding are the pure :class:`~aixpy.llm.apis.WireAPI`
+adapter's; this class only moves bytes, through the sync or the async half of the same
+:class:`~aixpy.http.HttpClient` (created once per instance, never per call). Every request gets the
+time left before the call's deadline, capped by the provider's own ``timeout``. This layer never
+retries (the one retry loop is :class:`~aixpy.llm.policies.retry.RetryModel`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Generator, Mapping, Sequence
+from dataclasses import replace
+from typing import Any, TypedDict
+
+from aixpy.errors import ProviderError, UserError
+from aixpy.http import HttpClient, HttpConfig, RequestHook, URLPolicy, aiter_ndjson, aiter_sse, iter_ndjson, iter_sse
+from aixpy.http import safe_url as _safe_url
+from aixpy.llm.apis._base import HttpCall, WireAPI
+from aixpy.llm.deadline import Clock
+from aixpy.llm.model import CallContext, Capabilities, ChatModel, EventNormalizer
+from aixpy.llm.types import ChatRequest, ChatResponse, StreamEvent
+
+__all__ = ["DEFAULT_TIMEOUT", "HttpChatModel", "HttpOptions"]
+
+DEFAULT_TIMEOUT = 600.0
+"""Seconds one request may take (LLM answers can be slow) when no ``timeout`` is configured."""
+
+
+class HttpOptions(TypedDict, total=False):
+    """Keyword options every HTTP provider accepts."""
+
+    timeout: float | None
+    temperature: float | None
+    max_tokens: int | None
+    on_request: Sequence[RequestHook]
+    clock: Clock | None
+    connect_timeout: float
+
+
+class HttpChatModel(ChatModel):
+    """A chat model served over HTTP. Providers subclass it to add auth and a base URL.
+
+    Args:
+        timeout: seconds one request may take (also the default per-call deadline when this model is
+            called directly).
+        temperature, max_tokens: defaults for requests that do not set them.
+        on_request: metrics hooks (:class:`~aixpy.http.RequestEvent` per request).
+    """
+
+    def __init__(
+        self,
+        *,
+        provider: str,
+        model: str,
+        api: WireAPI,
+        base_url: str,
+        policy: URLPolicy,
+        secret_headers: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        capabilities: Capabilities | None = None,
+        timeout: float | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        on_request: Sequence[RequestHook] = (),
+        clock: Clock | None = None,
+        connect_timeout: float = 10.0,
+    ) -> None:
+        super().__init__(provider=provider, model=model, capabilities=capabilities, timeout=timeout, clock=clock)
+        self.api = api
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+        self.request_timeout = timeout or DEFAULT_TIMEOUT
+        config = HttpConfig(base_url, policy=policy, headers=dict(headers or {}),
+                            secret_headers=dict(secret_headers or {}),
+                            provider=provider, connect_timeout=min(connect_timeout, self.request_timeout),
+                            read_timeout=self.request_timeout, write_timeout=self.request_timeout,
+                            total_timeout=self.request_timeout)
+        self.http = HttpClient(config, on_request=on_request)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(provider={self.provider!r}, model={self.model!r}, base_url={self.base_url!r})"
+
+    @property
+    def base_url(self) -> str:
+        return _safe_url(self.http.config.base_url)
+
+    # ------------------------------------------------------------------ I/O-free helpers
+
+    def _auth_headers(self) -> Mapping[str, str] | None:
+        """Per-request headers (e.g. a refreshed OAuth token); static keys live in the HttpConfig."""
+        return None
+
+    async def _aauth_headers(self) -> Mapping[str, str] | None:
+        return self._auth_headers()
+
+    def _bind(self, req: ChatRequest) -> ChatRequest:
+        changes: dict[str, Any] = {}
+        if req.model != self.model:
+            changes["model"] = self.model
+        if req.temperature is None and self.temperature is not None:
+            changes["temperature"] = self.temperature
+        if req.max_tokens is None and self.max_tokens is not None:
+            changes["max_tokens"] = self.max_tokens
+        return replace(req, **changes) if changes else req
+
+    def _prepare(self, req: ChatRequest, ctx: CallContext, stream: bool) -> tuple[ChatRequest, HttpCall, float | None]:
+        req = self._bind(req)
+        ctx.serving(self.provider, self.model)
+        call = self.api.chat_call(req, stream=stream)
+        return req, call, ctx.deadline.timeout_for(self.request_timeout, provider=self.provider, model=self.model)
+
+    def _refined(self, err: ProviderError) -> ProviderError:
+        return self.api.refine_error(err)
+
+    # ------------------------------------------------------------------ sync I/O
+
+    def _chat(self, req: ChatRequest, ctx: CallContext) -> ChatResponse:
+        req, call, timeout = self._prepare(req, ctx, False)
+        try:
+            response = self.http.request(call.method, call.path, json=call.json, params=call.params,
+                                         headers=self._auth_headers(), model=req.model, timeout=timeout)
+        except ProviderError as e:
+            raise self._refined(e) from e.__cause__
+        return self.api.parse_chat(response.content, req, provider=self.provider)
+
+    def _stream(self, req: ChatRequest, ctx: CallContext) -> Generator[StreamEvent, None, None]:
+        req, call, timeout = self._prepare(req, ctx, True)
+        decoder = self.api.stream_decoder(req, provider=self.provider)
+        norm = EventNormalizer(self.provider, self.model)
+        sse = self.api.framing == "sse"
+        try:
+            with self.http.stream(call.method, call.path, json=call.json, params=call.params,
+                                  headers=self._auth_headers(), model=req.model, timeout=timeout) as response:
+                items = iter_sse(response) if sse else iter_ndjson(response)
+                try:
+                    for item in items:
+                        events = decoder.feed(item.event, item.data) if sse else decoder.feed(None, item)
+                        for event in events:
+                            out = norm.feed(event)
+                            if out is not None:
+                                yield out
+                        if decoder.done:
+                            break
+                finally:
+                    _close(items)
+        except ProviderError as e:
+            raise self._refined(e) from e.__cause__
+        yield from _tail(norm, decoder.done)
+
+    def _list_models(self, ctx: CallContext) -> list[str]:
+        call = self._models_call()
+        timeout = ctx.deadline.timeout_for(self.request_timeout, provider=self.provider, model=self.model)
+        response = self.http.request(call.method, call.path, params=call.params, headers=self._auth_headers(),
+                                     timeout=timeout)
+        return self.api.parse_models(response.content)
+
+    def close(self) -> None:
+        self.http.close()
+
+    # ------------------------------------------------------------------ async I/O
+
+    async def _achat(self, req: ChatRequest, ctx: CallContext) -> ChatResponse:
+        req, call, timeout = self._prepare(req, ctx, False)
+        try:
+            response = await self.http.arequest(call.method, call.path, json=call.json, params=call.params,
+                                                headers=await self._aauth_headers(), model=req.model, timeout=timeout)
+        except ProviderError as e:
+            raise self._refined(e) from e.__cause__
+        return self.api.parse_chat(response.content, req, provider=self.provider)
+
+    async def _astream(self, req: ChatRequest, ctx: CallContext) -> AsyncGenerator[StreamEvent, None]:
+        req, call, timeout = self._prepare(req, ctx, True)
+        decoder = self.api.stream_decoder(req, provider=self.provider)
+        norm = EventNormalizer(self.provider, self.model)
+        sse = self.api.framing == "sse"
+        try:
+            async with self.http.astream(call.method, call.path, json=call.json, params=call.params,
+                                         headers=await self._aauth_headers(), model=req.model,
+                                         timeout=timeout) as response:
+                items = aiter_sse(response) if sse else aiter_ndjson(response)
+                try:
+                    async for item in items:
+                        events = decoder.feed(item.event, item.data) if sse else decoder.feed(None, item)
+                        for event in events:
+                            out = norm.feed(event)
+                            if out is not None:
+                                yield out
+                        if decoder.done:
+                            break
+                finally:
+                    await _aclose(items)
+        except ProviderError as e:
+            raise self._refined(e) from e.__cause__
+        for event in _tail(norm, decoder.done):
+            yield event
+
+    async def _alist_models(self, ctx: CallContext) -> list[str]:
+        call = self._models_call()
+        timeout = ctx.deadline.timeout_for(self.request_timeout, provider=self.provider, model=self.model)
+        response = await self.http.arequest(call.method, call.path, params=call.params,
+                                            headers=await self._aauth_headers(), timeout=timeout)
+        return self.api.parse_models(response.content)
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    def _models_call(self) -> HttpCall:
+        call = self.api.models_call()
+        if call is None:
+            raise UserError(f"{self.provider} ({type(self.api).__name__}) cannot list its models")
+        return call
+
+
+def _tail(norm: EventNormalizer, ended: bool) -> tuple[StreamEvent, StreamEvent]:
+    """The closing usage + finish events. A stream that reached its format's end marker (``[DONE]``,
+    ``message_stop``...) without a finish reason is complete: it finishes with ``"other"``."""
+    if ended and not norm.finished:
+        norm.feed(StreamEvent.finish(None))
+    return norm.tail()
+
+
+def _close(items: object) -> None:
+    close = getattr(items, "close", None)
+    if close is not None:
+        close()
+
+
+async def _aclose(items: object) -> None:
+    aclose = getattr(items, "aclose", None)
+    if aclose is not None:
+        await aclose()

@@ -1,0 +1,17 @@
+"""Policies are wrappers around a :class:`~aixpy.llm.model.ChatModel`, never inside providers:
+
+- :class:`~aixpy.llm.policies.retry.RetryModel` — the one retry loop of a call (``retry:`` block);
+- :class:`~aixpy.llm.policies.fallback.FallbackModel` — cascade over ``providers:``.
+
+The per-call deadline (:class:`~aixpy.llm.deadline.Deadline`) is opened by the public call and
+covers every retry and every fallback below it. ``aixpy.llm.new`` composes them from an agent's
+config as ``RetryModel(FallbackModel([...]))``: each attempt walks the cascade at once (a rate-limited
+primary never delays the fallback), and the retry backs off only when every provider failed.
+"""
+
+from __future__ import annotations
+
+from aixpy.llm.policies.fallback import FallbackModel, falls_back
+from aixpy.llm.policies.retry import RETRY_ON, RetryModel, RetryPolicy
+
+__all__ = ["RETRY_ON", "FallbackModel", "RetryModel", "RetryPolicy", "falls_back"]
