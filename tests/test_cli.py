@@ -100,3 +100,35 @@ def test_help_explains() -> None:
     assert res.returncode == 0
     for word in ("index", "search", "embed", "doctor", "version", "AIXPY_CONFIG"):
         assert word in res.stdout
+
+
+def test_chat_with_the_in_memory_test_model(tmp_path: Path) -> None:
+    res = run(["chat", "--model", "test", "hello", "--json"], tmp_path)
+    assert res.returncode == 0, res.stderr
+    data = json.loads(res.stdout)
+    assert data["provider"] == "test"
+    assert data["finish_reason"] == "stop"
+    assert data["usage"]["input_tokens"] > 0
+    streamed = run(["chat", "--model", "test", "hello"], tmp_path)
+    assert streamed.returncode == 0, streamed.stderr
+    assert streamed.stdout.strip() == data["text"]
+    assert "in /" in streamed.stderr
+    assert "tokens" in streamed.stderr
+
+
+def test_chat_needs_a_model(tmp_path: Path) -> None:
+    res = run(["chat", "hello"], tmp_path)
+    assert res.returncode == 2
+    assert "--model" in res.stderr
+    res = run(["chat", "--model", "no-such-model-name", "hello"], tmp_path)
+    assert res.returncode == 2
+    assert "cannot tell which provider" in res.stderr
+
+
+def test_models_lists_prices(tmp_path: Path) -> None:
+    res = run(["models", "--provider", "openai", "--json"], tmp_path)
+    assert res.returncode == 0, res.stderr
+    rows = {r["model"]: r for r in json.loads(res.stdout)}
+    assert rows["gpt-4o"]["input"] == 2.5
+    assert rows["gpt-4o"]["output"] == 10
+    assert all(r["provider"] == "openai" for r in rows.values())

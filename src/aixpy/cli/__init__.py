@@ -23,9 +23,10 @@ __all__ = ["app", "main"]
 
 app = typer.Typer(
     name="aixpy",
-    help="One API over embedding providers, vector stores and LLMs. Works offline by default:\n\n"
-    "  aixpy index docs/          # chunk, embed (local model) and store under ./.aixpy/\n\n"
-    "  aixpy search \"how do I…\"   # ranked results with score, source and snippet\n\n"
+    help="One API over embedding providers, vector stores and LLMs. Works offline by default.\n\n"
+    "aixpy index docs/ : chunk, embed (local model) and store under ./.aixpy/\n\n"
+    "aixpy search \"how do I…\" : ranked results with score, source and snippet\n\n"
+    "aixpy chat -m openai:gpt-4o-mini \"hi\" : any of 7 LLM providers, streamed\n\n"
     "Config comes from --config, then $AIXPY_CONFIG, then ./aixpy.yaml, else offline defaults.",
     no_args_is_help=True,
     add_completion=False,
@@ -207,6 +208,16 @@ def doctor(config: ConfigOpt = None) -> None:
 def version() -> None:
     """Print the aixpy version."""
     out.print(f"aixpy {__version__}")
+
+
+def _register_llm_commands() -> None:
+    from aixpy.cli._llm import chat, models
+
+    app.command()(chat)
+    app.command()(models)
+
+
+_register_llm_commands()
 
 
 def main() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import platform
 import time
 from collections.abc import Callable
@@ -14,6 +15,15 @@ from rich.table import Table
 from aixpy._version import __version__
 
 T = TypeVar("T")
+
+LLM_KEYS: list[tuple[str, tuple[str, ...]]] = [
+    ("openai", ("OPENAI_API_KEY",)),
+    ("anthropic", ("ANTHROPIC_API_KEY",)),
+    ("gemini", ("GEMINI_API_KEY", "GOOGLE_API_KEY")),
+    ("vertexai", ("GOOGLE_CLOUD_PROJECT", "GCP_PROJECT_ID")),
+    ("xai", ("XAI_API_KEY",)),
+    ("huggingface", ("HUGGINGFACE_API_KEY", "HF_TOKEN")),
+]
 
 EXTRAS: list[tuple[str, str, str]] = [
     ("local", "onnxruntime", "pip install 'aixpy[local]'"),
@@ -53,6 +63,10 @@ def run_doctor(config_path: str | None, out: Console) -> bool:
         table.add_row(name, mark, detail)
 
     row("aixpy", True, f"{__version__} on Python {platform.python_version()} ({platform.machine()})")
+    for name, keys in LLM_KEYS:
+        found = [k for k in keys if os.environ.get(k)]
+        row(f"llm {name}", True if found else None,
+            f"configured from ${found[0]}" if found else f"not configured: set ${' or $'.join(keys)}")
     for extra, module, cmd in EXTRAS:
         have = _installed(module)
         row(f"extra {extra}: {module}", True if have else None, "installed" if have else f"missing: {cmd}")
