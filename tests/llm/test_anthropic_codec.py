@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import pytest
@@ -122,7 +123,7 @@ def test_build_request_every_feature() -> None:
                 {"type": "text", "text": "Summarise."},
             ]},
         ],
-        "temperature": 0.3, "top_p": 0.8, "stop_sequences": ["\n\nHuman:"],
+        "temperature": 0.3, "stop_sequences": ["\n\nHuman:"],  # top_p is never sent with temperature
         "tools": [{"name": "get_weather", "description": "Get the current weather in a given location",
                    "input_schema": WEATHER.parameters}],
         "tool_choice": {"type": "any"},
@@ -137,6 +138,46 @@ def test_build_request_minimal_single_system_string_and_max_tokens() -> None:
     assert am.build_request(req, stream=False) == {
         "model": "claude-3-5-haiku-latest", "max_tokens": 50, "system": "Be brief.",
         "messages": [{"role": "user", "content": "Hi"}]}
+
+
+@pytest.mark.parametrize(("model", "accepts"), [
+    ("claude-sonnet-4-6", True), ("claude-sonnet-4-5-20250929", True), ("claude-haiku-4-5", True),
+    ("claude-opus-4-1-20250805", True), ("claude-opus-4-6", True), ("claude-sonnet-4-20250514", True),
+    ("claude-opus-4-20250514", True), ("claude-3-5-haiku-20241022", True), ("claude-3-7-sonnet-latest", True),
+    ("claude-mythos-preview", True), ("my-proxy-model", True),
+    ("claude-opus-4-7", False), ("claude-opus-4-8", False), ("claude-opus-4-7-20260416", False),
+    ("anthropic.claude-opus-4-7-v1:0", False), ("claude-opus-4-7@20260416", False), ("Claude-Opus-4.7", False),
+    ("claude-sonnet-5", False), ("claude-sonnet-5-5", False), ("claude-opus-5", False), ("claude-haiku-5-5", False),
+    ("claude-fable-5-2", False), ("claude-mythos-5", False), ("claude-opus-10", False),
+])
+def test_accepts_sampling(model: str, accepts: bool) -> None:
+    assert am.accepts_sampling(model) is accepts
+
+
+@pytest.mark.parametrize(("model", "given", "sent"), [
+    ("claude-sonnet-4-6", {"temperature": 0.3, "top_p": 0.9}, {"temperature": 0.3}),
+    ("claude-sonnet-4-6", {"temperature": 0.0}, {"temperature": 0.0}),
+    ("claude-sonnet-4-6", {"top_p": 0.9}, {"top_p": 0.9}),
+    ("claude-sonnet-4-6", {}, {}),
+    ("claude-opus-4-7", {"temperature": 0.3, "top_p": 0.9}, {}),
+    ("claude-sonnet-5-5", {"top_p": 0.9}, {}),
+])
+def test_sampling_parameters(model: str, given: dict[str, float], sent: dict[str, float],
+                             caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.DEBUG, logger="aixpy.llm"):
+        body = am.build_request(ChatRequest(model, [UserMessage("Hi")], **given), stream=False)
+    assert {k: body[k] for k in ("temperature", "top_p", "top_k") if k in body} == sent
+    dropped = given.keys() - sent.keys()
+    assert bool(caplog.records) is bool(dropped)  # whatever is not sent is said, at debug level
+    assert all(r.levelno == logging.DEBUG and model in r.getMessage() for r in caplog.records)
+    assert all(name in caplog.text for name in dropped)
+
+
+def test_extra_still_sends_sampling_parameters_as_given() -> None:
+    req = ChatRequest("claude-opus-4-7", [UserMessage("Hi")], temperature=0.3, extra={"top_k": 5})
+    body = am.build_request(req, stream=False)
+    assert "temperature" not in body
+    assert body["top_k"] == 5
 
 
 def test_tool_results_lead_a_merged_user_turn() -> None:

@@ -216,6 +216,58 @@ def test_thought_signature_placeholder_on_the_first_call_of_each_model_turn(mode
         assert signatures == [[None, None], [None]]
 
 
+def test_thought_signatures_go_back_on_their_calls_and_the_placeholder_only_fills_a_gap() -> None:
+    history: list[Message] = [
+        UserMessage("Paris and Oslo?"),
+        AssistantMessage(tool_calls=[ToolCall("c1", "get_weather", {"location": "Paris"}, signature="sig-1"),
+                                     ToolCall("c2", "get_weather", {"location": "Oslo"})]),
+        ToolMessage("21", "c1"), ToolMessage("9", "c2"),
+        AssistantMessage("Now the time.", [ToolCall("c3", "get_time")]), ToolMessage("noon", "c3"),
+        AssistantMessage(tool_calls=[ToolCall("c4", "get_time"), ToolCall("c5", "get_date", signature="sig-5")]),
+        ToolMessage("1pm", "c4"), ToolMessage("today", "c5"),
+    ]
+    for model, placeholder in (("gemini-3-pro-preview", gm.SKIP_SIGNATURE), ("gemini-2.0-flash", None)):
+        turns = gm.build_request(ChatRequest(model, history))["contents"]
+        signatures = [[p.get("thoughtSignature") for p in t["parts"] if "functionCall" in p]
+                      for t in turns if t["role"] == "model"]
+        # a kept signature always goes back (whatever the model); the placeholder fills a first call without one
+        assert signatures == [["sig-1", None], [placeholder], [placeholder, "sig-5"]]
+    part = gm.build_request(ChatRequest("gemini-3-pro-preview", history))["contents"][1]["parts"][0]
+    assert part == {"functionCall": {"name": "get_weather", "args": {"location": "Paris"}, "id": "c1"},
+                    "thoughtSignature": "sig-1"}  # beside functionCall, not inside it
+
+
+def test_thought_signatures_are_read_in_both_paths_and_survive_a_round_trip() -> None:
+    parsed = gm.parse_response(fixture_bytes("gemini_tools.json"))
+    streamed = fold_stream(stream(list(sse_payloads("gemini_tools.sse"))), provider="gemini")
+    signature = "CiQB0e2Kb1Xq3y7rR8rFf4lJ1rP0GZl0sG3kz2v6o0Y0m0Kk9wQ="
+    for reply in (parsed, streamed):
+        assert [c.signature for c in reply.tool_calls] == [signature, None, None]
+    events = stream([candidate([{"functionCall": {"name": "f", "args": {}}, "thoughtSignature": "s-1"},
+                                {"functionCall": {"name": "g", "args": {}}, "thoughtSignature": ""},
+                                {"functionCall": {"name": "h", "args": {}}, "thoughtSignature": 7}], "STOP")])
+    assert [e.signature for e in events if e.kind == "tool_call"] == ["s-1", None, None]
+    # the reply appended to the history sends the model's own signature back, not the placeholder
+    history: list[Message] = [UserMessage("Paris and Oslo?"), parsed.message]
+    history += [ToolMessage("ok", c.id) for c in parsed.tool_calls]
+    model_turn = gm.build_request(ChatRequest("gemini-3-flash-preview", history))["contents"][1]
+    assert [p.get("thoughtSignature") for p in model_turn["parts"]] == [None, signature, None, None]
+
+
+def test_a_strict_format_from_a_pydantic_model_is_sent_as_declared() -> None:
+    """Gemini has no strict mode: optional fields stay optional, as google-genai sends them."""
+    class Pet(BaseModel):
+        name: str
+        nickname: str | None = None
+
+    strict = ChatRequest("gemini-2.5-flash", [UserMessage("A pet")], response_format=ResponseFormat.from_model(Pet))
+    loose = ChatRequest("gemini-2.5-flash", [UserMessage("A pet")],
+                        response_format=ResponseFormat.from_model(Pet, strict=False))
+    config = gm.build_request(strict)["generationConfig"]
+    assert config == gm.build_request(loose)["generationConfig"]
+    assert config["responseSchema"]["required"] == ["name"]
+
+
 def test_json_modes() -> None:
     plain = ChatRequest("gemini-2.5-flash", [UserMessage("JSON please")], response_format=ResponseFormat.json_object())
     assert gm.build_request(plain)["generationConfig"] == {"responseMimeType": "application/json"}

@@ -55,6 +55,18 @@ def test_chat_headers_body_and_cost_with_cache(server: ScriptedServer) -> None:
     assert reply.cost_usd == pytest.approx((10 * 3 + 1000 * 0.3 + 100 * 3.75 + 4 * 15) / 1e6)
 
 
+def test_a_default_temperature_never_travels_with_top_p_nor_to_models_without_sampling(server: ScriptedServer) -> None:
+    server.push(*(Reply.json(message()) for _ in range(4)))
+    with AnthropicModel("claude-sonnet-4-6", api_key=KEY, endpoint=server.url, environ={}, temperature=0.7) as model:
+        model.chat("Hi")
+        model.chat("Hi", top_p=0.9)  # the request's own top_p wins over the model's default temperature
+        model.chat("Hi", temperature=0.2, top_p=0.9)  # both asked for: temperature is sent
+    with AnthropicModel("claude-opus-4-7", api_key=KEY, endpoint=server.url, environ={}, temperature=0.7) as model:
+        model.chat("Hi", top_p=0.9)
+    sampling = [{k: r.json[k] for k in ("temperature", "top_p") if k in r.json} for r in server.requests]
+    assert sampling == [{"temperature": 0.7}, {"top_p": 0.9}, {"temperature": 0.2}, {}]
+
+
 def test_streamed_tool_calls_arrive_whole(server: ScriptedServer) -> None:
     plain_body = (FIXTURES / "anthropic_tool_use.json").read_bytes()
     server.push(Reply.sse_file("anthropic_tool_use.sse"), Reply.raw(plain_body))

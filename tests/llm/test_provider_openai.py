@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from aixpy.errors import AuthenticationError, BlockedURLError, ConfigError, InvalidRequestError
-from aixpy.llm import ChatResponse, ResponseFormat, ToolSpec
+from aixpy.llm import ChatRequest, ChatResponse, ResponseFormat, ToolSpec, UserMessage
 from aixpy.llm.providers.huggingface import HuggingFaceModel
 from aixpy.llm.providers.openai import OpenAIModel
 from aixpy.llm.providers.openai_compatible import OpenAICompatibleModel
@@ -56,13 +56,15 @@ def test_chat_request_bytes_and_answer(server: ScriptedServer) -> None:
 
 
 def test_model_defaults_apply_when_the_request_has_none(server: ScriptedServer) -> None:
-    server.push(Reply.json(oa_completion()), Reply.json(oa_completion()))
+    server.push(Reply.json(oa_completion()), Reply.json(oa_completion()), Reply.json(oa_completion()))
     with openai(server, temperature=0.7, max_tokens=1000) as model:
         model.chat("a")
         assert server.last.json["temperature"] == 0.7
         assert server.last.json["max_tokens"] == 1000
         model.chat("b", temperature=0.0)
         assert server.last.json["temperature"] == 0.0
+        model.chat("c", top_p=0.9)  # OpenAI takes both: the default temperature still applies
+        assert (server.last.json["temperature"], server.last.json["top_p"]) == (0.7, 0.9)
 
 
 def test_tool_call_and_json_schema(server: ScriptedServer) -> None:
@@ -275,6 +277,29 @@ def test_huggingface_self_hosted_endpoint_needs_no_token(server: ScriptedServer)
     assert "authorization" not in server.last.headers
     assert reply.provider == "huggingface"
     assert reply.text == "from tgi"
+
+
+PERSON = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"],
+          "additionalProperties": False}
+
+
+def test_huggingface_endpoint_gets_tgis_grammar_shape_the_router_openais(server: ScriptedServer) -> None:
+    server.push(Reply.json(oa_completion('{"name": "Ann"}')), Reply.json(oa_completion("{}")),
+                Reply.json(oa_completion("{}")))
+    with HuggingFaceModel("tgi", endpoint=server.url, environ={}) as model:
+        model.chat("Ann", response_format=ResponseFormat.json_schema("person", PERSON))
+        assert server.last.json["response_format"] == {"type": "json_object", "value": PERSON}
+        model.chat("{}", response_format="json_object")  # no schema: as is
+        assert server.last.json["response_format"] == {"type": "json_object"}
+        model.chat("Ann", response_format=ResponseFormat.json_schema("person", PERSON),
+                   extra={"response_format": {"type": "json", "value": PERSON}})  # extra is sent as given
+        assert server.last.json["response_format"] == {"type": "json", "value": PERSON}
+    router = HuggingFaceModel(environ={"HF_TOKEN": "hf_abcdefghijklmnop"})
+    req = ChatRequest(router.model, [UserMessage("Ann")], response_format=ResponseFormat.json_schema("person", PERSON))
+    call = router.api.chat_call(req, stream=False)
+    assert call.json["response_format"] == {"type": "json_schema", "json_schema": {
+        "name": "person", "schema": PERSON, "strict": True}}
+    router.close()
 
 
 def test_stream_that_ends_properly_without_a_finish_reason(server: ScriptedServer) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import enum
 import subprocess
 import sys
 from typing import Annotated, Any, Literal, Optional
@@ -33,6 +35,7 @@ from aixpy.llm.types import (
     normalize_finish_reason,
     parse_tool_arguments,
     split_tool_choice,
+    strict_json_schema,
     tool_from_function,
 )
 
@@ -127,6 +130,24 @@ def test_response_format() -> None:
     assert from_model.name == "Person"
     assert from_model.schema is not None
     assert from_model.schema["required"] == ["name", "age"]
+
+
+def test_response_format_from_model_is_strict_unless_asked_not_to_be() -> None:
+    class Pet(BaseModel):
+        name: str
+        nickname: str | None = None
+
+    declared = Pet.model_json_schema()
+    strict = ResponseFormat.from_model(Pet)
+    assert strict.strict is True
+    assert strict.schema == strict_json_schema(declared)
+    assert strict.schema is not None
+    assert (strict.schema["additionalProperties"], strict.schema["required"]) == (False, ["name", "nickname"])
+    assert strict.model_schema == declared  # the schema as declared, for APIs without a strict mode
+    loose = ResponseFormat.from_model(Pet, strict=False, name="pet")
+    assert (loose.name, loose.strict, loose.schema, loose.model_schema) == ("pet", False, declared, None)
+    # model_schema is a by-product of from_model: it does not make two equal formats differ
+    assert strict == ResponseFormat.json_schema("Pet", strict_json_schema(declared))
 
 
 # --------------------------------------------------------------------------- usage and finish
@@ -251,6 +272,19 @@ def test_accumulator_incremental_and_truncated_stream() -> None:
     assert resp.usage is None
 
 
+def test_fold_keeps_the_first_signature_of_each_call() -> None:
+    events = [StreamEvent.tool_call_delta(0, id="a", name="f", arguments="{", signature="sig-0"),
+              StreamEvent.tool_call_delta(1, id="b", name="g", arguments="{}"),
+              StreamEvent.tool_call_delta(0, arguments="}", signature="later"),
+              StreamEvent.tool_call_delta(2, id="c", name="h", signature=""),  # empty means none
+              StreamEvent.tool_call_delta(2, arguments="{}", signature="sig-2"),
+              StreamEvent.finish("stop")]
+    calls = fold_stream(events).tool_calls
+    assert [c.signature for c in calls] == ["sig-0", None, "sig-2"]
+    assert StreamEvent.tool_call_delta(0).signature is None
+    assert ToolCall("i", "n").signature is None
+
+
 def test_parse_tool_arguments() -> None:
     assert parse_tool_arguments("  ", name="f") == {}
     assert parse_tool_arguments('{"a": 1}', name="f") == {"a": 1}
@@ -259,9 +293,9 @@ def test_parse_tool_arguments() -> None:
 
 
 def test_response_equality_ignores_latency_and_raw_arguments() -> None:
-    a = ChatResponse(text="x", tool_calls=[ToolCall("i", "n", {"k": 1}, '{"k": 1}')], latency_ms=1.0)
+    a = ChatResponse(text="x", tool_calls=[ToolCall("i", "n", {"k": 1}, '{"k": 1}', "sig-a")], latency_ms=1.0)
     b = ChatResponse(text="x", tool_calls=[ToolCall("i", "n", {"k": 1}, '{"k":1}')], latency_ms=99.0)
-    assert a == b
+    assert a == b  # and signatures: opaque provider tokens, not part of what was answered
     assert a.message == AssistantMessage("x", [ToolCall("i", "n", {"k": 1})])
     assert ChatResponse().message.content is None
     assert ToolCall("i", "n", {"k": "é"}).arguments_json == '{"k": "é"}'
@@ -329,6 +363,20 @@ def test_tool_from_function_overrides_strict_and_nested_models() -> None:
     assert spec.parameters["required"] == ["address", "express"]
     assert spec.parameters["properties"]["express"]["description"] == "Faster."
     assert set(spec.parameters["$defs"]["Address"]["properties"]) == {"street", "title"}
+    # strict all the way down: the nested model is closed too, not just the top level
+    assert spec.parameters["$defs"]["Address"]["additionalProperties"] is False
+    assert spec.parameters == strict_json_schema(tool_from_function(ship).parameters)
+
+
+def test_tool_from_function_strict_makes_optional_parameters_required_and_nullable() -> None:
+    spec = tool_from_function(get_weather, strict=True)
+    params = spec.parameters
+    assert params["required"] == ["city", "unit", "days", "tags", "hourly", "limit"]
+    assert params["additionalProperties"] is False
+    assert params["properties"]["days"] == {"anyOf": [{"type": "integer"}, {"type": "null"}],
+                                            "description": "Number of days to forecast."}  # default: None dropped
+    assert params["properties"]["unit"]["default"] == "celsius"  # other defaults are annotations and stay
+    assert tool_from_function(get_weather).parameters["required"] == ["city"]  # not strict: as declared
 
 
 def test_tool_from_function_numpy_docstring_and_untyped() -> None:
@@ -359,6 +407,148 @@ def test_tool_from_function_rejects_varargs() -> None:
 
     with pytest.raises(InvalidInputError, match=r"\*args"):
         tool_from_function(f)
+
+
+# --------------------------------------------------------------------------- strict_json_schema
+
+
+class Unit(enum.Enum):
+    CELSIUS = "celsius"
+    FAHRENHEIT = "fahrenheit"
+
+
+class Place(BaseModel):
+    city: str
+    country: str | None = None
+
+
+class Reading(BaseModel):
+    place: Place = Field(description="Where")  # a $ref with a sibling key
+    unit: Unit = Unit.CELSIUS  # an enum, by $ref with a default
+    kind: Literal["current", "forecast"]
+    near: list[Place] = []  # a list of models
+    backup: Place | None = None  # an optional model
+    counts: dict[str, int] = {}  # a map: its additionalProperties schema is kept
+
+
+class Tree(BaseModel):
+    label: str
+    children: list[Tree] = []
+    parent: Tree | None = Field(default=None, description="Up one level")
+
+
+def _objects(node: Any) -> list[dict[str, Any]]:
+    """Every object schema in ``node``, however deep."""
+    found: list[dict[str, Any]] = []
+    if isinstance(node, dict):
+        if node.get("type") == "object" or "properties" in node:
+            found.append(node)
+        for value in node.values():
+            found += _objects(value)
+    elif isinstance(node, list):
+        for value in node:
+            found += _objects(value)
+    return found
+
+
+def test_strict_schema_of_nested_models_optional_fields_lists_and_enums() -> None:
+    declared = Reading.model_json_schema()
+    before = copy.deepcopy(declared)
+    strict = strict_json_schema(declared)
+    assert declared == before  # pure
+    assert strict["required"] == ["place", "unit", "kind", "near", "backup", "counts"]
+    props = strict["properties"]
+    # the $ref with a description is inlined (and closed); the description wins over the referenced schema's
+    assert props["place"] == {"type": "object", "title": "Place", "description": "Where",
+                              "properties": {"city": {"type": "string", "title": "City"},
+                                             "country": {"anyOf": [{"type": "string"}, {"type": "null"}],
+                                                         "title": "Country"}},
+                              "required": ["city", "country"], "additionalProperties": False}
+    assert props["unit"] == {"enum": ["celsius", "fahrenheit"], "title": "Unit", "type": "string", "default": "celsius"}
+    assert props["kind"] == {"enum": ["current", "forecast"], "title": "Kind", "type": "string"}
+    assert props["near"]["items"] == {"$ref": "#/$defs/Place"}  # a bare $ref stays
+    assert props["backup"] == {"anyOf": [{"$ref": "#/$defs/Place"}, {"type": "null"}]}  # default: None dropped
+    assert props["counts"]["additionalProperties"] == {"type": "integer"}
+    assert strict["$defs"]["Place"]["required"] == ["city", "country"]
+    assert strict["$defs"]["Place"]["additionalProperties"] is False
+    for obj in _objects(strict):
+        assert "additionalProperties" in obj
+        assert obj.get("required", []) == list(obj.get("properties", {}))
+    assert strict == strict_json_schema(strict)  # idempotent
+
+
+def test_strict_schema_of_a_recursive_model() -> None:
+    strict = strict_json_schema(Tree.model_json_schema())
+    # pydantic's root is {"$defs": ..., "$ref": "#/$defs/Tree"}: a $ref with a sibling, inlined once
+    assert "$ref" not in strict
+    assert strict["required"] == ["label", "children", "parent"]
+    assert strict["additionalProperties"] is False
+    assert strict["properties"]["children"]["items"] == {"$ref": "#/$defs/Tree"}
+    assert strict["properties"]["parent"] == {"anyOf": [{"$ref": "#/$defs/Tree"}, {"type": "null"}],
+                                              "description": "Up one level"}
+    assert strict["$defs"]["Tree"]["additionalProperties"] is False
+    assert strict["$defs"]["Tree"]["required"] == ["label", "children", "parent"]
+
+
+def test_strict_schema_self_reference_with_siblings_does_not_loop() -> None:
+    schema = {"$defs": {"Node": {"type": "object", "properties": {
+        "next": {"$ref": "#/$defs/Node", "description": "following node"}}}},
+        "type": "object", "properties": {"head": {"$ref": "#/$defs/Node", "description": "first"}}}
+    strict = strict_json_schema(schema)
+    head = strict["properties"]["head"]
+    assert (head["description"], head["additionalProperties"], head["required"]) == ("first", False, ["next"])
+    assert head["properties"]["next"] == {"$ref": "#/$defs/Node"}  # inlining it again would never end
+    assert strict["$defs"]["Node"]["properties"]["next"] == {"$ref": "#/$defs/Node"}
+
+
+def test_strict_schema_merges_single_allof_and_walks_every_subschema() -> None:
+    schema = {"definitions": {"A": {"type": "object", "properties": {"x": {"type": "integer", "default": None}}}},
+              "type": "object", "properties": {
+                  "one": {"allOf": [{"$ref": "#/definitions/A"}], "description": "merged"},
+                  "both": {"allOf": [{"type": "object", "properties": {"p": {"type": "string"}}},
+                                     {"properties": {"q": {"type": "string"}}}]},
+                  "either": {"oneOf": [{"type": "object", "properties": {"r": {"type": "string"}}},
+                                       {"type": "string"}]},
+                  "pair": {"type": "array", "prefixItems": [{"type": "object", "properties": {}}]},
+                  "nullable_obj": {"type": ["object", "null"], "properties": {"s": {"type": "string"}}},
+              }}
+    strict = strict_json_schema(schema)
+    props = strict["properties"]
+    assert props["one"] == {"type": "object", "description": "merged", "properties": {"x": {"type": "integer"}},
+                            "required": ["x"], "additionalProperties": False}
+    assert [e["additionalProperties"] for e in props["both"]["allOf"]] == [False, False]
+    assert props["both"]["allOf"][1]["required"] == ["q"]
+    assert props["either"]["oneOf"][0]["additionalProperties"] is False
+    assert props["pair"]["prefixItems"][0] == {"type": "object", "properties": {}, "required": [],
+                                               "additionalProperties": False}
+    assert props["nullable_obj"]["additionalProperties"] is False
+    assert strict["definitions"]["A"]["required"] == ["x"]
+
+
+def test_strict_schema_keeps_an_explicit_additional_properties() -> None:
+    assert strict_json_schema({"type": "object", "additionalProperties": True}) == \
+        {"type": "object", "additionalProperties": True}
+    assert strict_json_schema({"type": "string"}) == {"type": "string"}
+
+
+@pytest.mark.parametrize(("schema", "match"), [
+    ({"type": "object", "properties": {"a": {"$ref": "https://example.com/a.json", "description": "x"}}},
+     "only local references"),
+    ({"type": "object", "properties": {"a": {"$ref": "#/$defs/Missing", "description": "x"}}}, "points to nothing"),
+    ({"$defs": {"A": [1]}, "type": "object", "properties": {"a": {"$ref": "#/$defs/A", "title": "a"}}},
+     "not point to a schema object"),
+])
+def test_strict_schema_rejects_refs_it_cannot_inline(schema: dict[str, Any], match: str) -> None:
+    with pytest.raises(InvalidInputError, match=match):
+        strict_json_schema(schema)
+    with pytest.raises(InvalidInputError, match="must be a dict"):
+        strict_json_schema([])  # type: ignore[arg-type]
+
+
+def test_strict_schema_resolves_escaped_pointers() -> None:
+    schema = {"$defs": {"a/b~c": {"type": "object", "properties": {"v": {"type": "integer"}}}},
+              "type": "object", "properties": {"x": {"$ref": "#/$defs/a~1b~0c", "description": "escaped"}}}
+    assert strict_json_schema(schema)["properties"]["x"]["required"] == ["v"]
 
 
 # --------------------------------------------------------------------------- import cost

@@ -44,7 +44,9 @@ class HttpChatModel(ChatModel):
     Args:
         timeout: seconds one request may take (also the default per-call deadline when this model is
             called directly).
-        temperature, max_tokens: defaults for requests that do not set them.
+        temperature, max_tokens: defaults for requests that do not set them (on APIs that take
+            ``temperature`` or ``top_p`` but not both, ``temperature`` is no default for a request
+            that sets ``top_p``: its own choice wins).
         on_request: metrics hooks (:class:`~aixpy.http.RequestEvent` per request).
     """
 
@@ -98,7 +100,8 @@ class HttpChatModel(ChatModel):
         changes: dict[str, Any] = {}
         if req.model != self.model:
             changes["model"] = self.model
-        if req.temperature is None and self.temperature is not None:
+        if req.temperature is None and self.temperature is not None and not (
+                self.api.exclusive_sampling and req.top_p is not None):
             changes["temperature"] = self.temperature
         if req.max_tokens is None and self.max_tokens is not None:
             changes["max_tokens"] = self.max_tokens

@@ -10,7 +10,7 @@ from typing import Any, get_type_hints
 from pydantic import Field, create_model
 
 from aixpy.errors import InvalidInputError
-from aixpy.llm.types import ToolSpec
+from aixpy.llm.types import ToolSpec, strict_json_schema
 
 __all__ = ["parse_docstring", "spec_from_function"]
 
@@ -131,8 +131,7 @@ def spec_from_function(fn: Callable[..., Any], *, name: str | None = None, descr
     schema = _strip_titles(model.model_json_schema())
     schema.setdefault("properties", {})
     schema["type"] = "object"
-    if strict:  # OpenAI strict mode: closed object, every property listed as required
-        schema["additionalProperties"] = False
-        schema["required"] = list(schema["properties"])
+    if strict:  # OpenAI strict mode: closed objects, every property required, at every depth
+        schema = strict_json_schema(schema)
     return ToolSpec(name=name or fn_name, description=description if description is not None else summary,
                     parameters=schema, strict=strict)

@@ -44,8 +44,9 @@ from __future__ import annotations
 
 import base64
 import builtins
+import copy
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias, cast
 
@@ -77,6 +78,7 @@ __all__ = [
     "normalize_finish_reason",
     "parse_tool_arguments",
     "split_tool_choice",
+    "strict_json_schema",
     "tool_from_function",
 ]
 
@@ -165,12 +167,17 @@ class ToolCall:
     ``raw_arguments`` is the JSON text as the wire carried it (``""`` when built by hand). It is
     left out of equality: Anthropic and Gemini send an object, not text, so only the parsed
     arguments can be compared across providers and between streamed and non-streamed replies.
+
+    ``signature`` is an opaque token the provider attached to the call and wants back with it when
+    the call is replayed in the history (Gemini 3's ``thoughtSignature``); ``None`` when there was
+    none. Codecs of other providers ignore it. Left out of equality, like ``raw_arguments``.
     """
 
     id: str
     name: str
     arguments: dict[str, Any] = field(default_factory=dict)
     raw_arguments: str = field(default="", compare=False)
+    signature: str | None = field(default=None, compare=False)
 
     @property
     def arguments_json(self) -> str:
@@ -267,12 +274,18 @@ class ResponseFormat:
 
     ``text`` (default, free text), ``json_object`` (any JSON object) or ``json_schema`` (an object
     matching ``schema``; ``name`` labels it, ``strict`` asks for exact adherence where supported).
+
+    ``model_schema`` is set by :meth:`from_model` only, when ``schema`` is the strict form of the
+    pydantic model's schema: it is that schema as declared. Codecs of APIs without a strict mode
+    (Gemini) send it instead, so optional fields stay optional there, as the vendor SDKs send them.
+    Left out of equality.
     """
 
     type: Literal["text", "json_object", "json_schema"] = "text"
     name: str | None = None
     schema: dict[str, Any] | None = None
     strict: bool | None = None
+    model_schema: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.type == "json_schema":
@@ -292,9 +305,115 @@ class ResponseFormat:
     @classmethod
     def from_model(cls, model: builtins.type[Any], *, name: str | None = None,
                    strict: bool | None = True) -> ResponseFormat:
-        """A ``json_schema`` format from a pydantic model class (imports pydantic lazily)."""
+        """A ``json_schema`` format from a pydantic model class (imports pydantic lazily).
+
+        With ``strict`` (the default) the model's schema is put in the form strict mode needs
+        (:func:`strict_json_schema`: closed objects, every field required, optional ones nullable), so
+        the strict flag OpenAI-compatible APIs receive comes with a schema they accept. pydantic
+        validates the reply to such a schema into the model unchanged (an optional field comes back
+        as ``null``), and ``model_schema`` keeps pydantic's schema as declared (see the class
+        docstring). ``strict=False`` sends pydantic's schema as it is.
+        """
         schema = model.model_json_schema()
-        return cls(type="json_schema", name=name or model.__name__, schema=schema, strict=strict)
+        if not strict:
+            return cls(type="json_schema", name=name or model.__name__, schema=schema, strict=strict)
+        return cls(type="json_schema", name=name or model.__name__, schema=strict_json_schema(schema), strict=strict,
+                   model_schema=schema)
+
+
+# --------------------------------------------------------------------------- strict JSON Schema
+
+_DEF_KEYS = ("$defs", "definitions")
+_SUBSCHEMA_KEYS = ("items", "additionalProperties", "not", "contains")
+_SUBSCHEMA_LIST_KEYS = ("anyOf", "oneOf", "allOf", "prefixItems", "items")
+
+
+def strict_json_schema(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``schema`` in the form OpenAI's strict mode accepts (``strict: true`` response formats
+    and tools). Pure: ``schema`` is not modified. At every depth (``properties``, ``items``,
+    ``anyOf``/``oneOf``/``allOf``, ``additionalProperties``, ``$defs``/``definitions``):
+
+    * an object schema (``type: object``, or one with ``properties``) gets ``additionalProperties:
+      false`` unless it sets ``additionalProperties`` itself (a schema there, as for a ``dict[str,
+      int]``, is kept: closing it would silently change what the field means; the API rejects it);
+    * every property is listed in ``required`` (an optional field keeps its ``null`` branch, which
+      pydantic writes for ``X | None``, so the model answers ``null`` instead of leaving it out);
+    * ``default: null`` is dropped (other defaults are annotations and stay);
+    * an ``allOf`` of a single schema is merged into its parent (the parent's own keys win);
+    * a ``$ref`` with sibling keys (``{"$ref": ..., "description": ...}``) is replaced by the schema
+      it points to, merged under the siblings. A bare ``$ref`` stays, so recursive models keep
+      working; a ``$ref`` with siblings inside the definition it points to becomes a bare ``$ref``.
+
+    Raises :class:`~aixpy.errors.InvalidInputError` when ``schema`` is not a dict, or a ``$ref`` that
+    must be inlined is not a local pointer (``#/...``) to a schema object.
+    """
+    if not isinstance(schema, Mapping):
+        raise InvalidInputError(f"a JSON schema must be a dict, not {type(schema).__name__}")
+    root = copy.deepcopy(dict(schema))
+    return cast(dict[str, Any], _strict(root, root, frozenset()))
+
+
+def _strict(node: Any, root: dict[str, Any], expanding: frozenset[str]) -> Any:
+    """``node`` in strict form; ``expanding`` holds the ``$ref`` s being inlined on the way here."""
+    if not isinstance(node, dict):
+        return node  # boolean schemas and malformed entries are left to the API to judge
+    out = dict(node)
+    while True:
+        if "default" in out and out["default"] is None:
+            del out["default"]
+        all_of = out.get("allOf")
+        if isinstance(all_of, list) and len(all_of) == 1 and isinstance(all_of[0], dict):
+            del out["allOf"]
+            out = {**all_of[0], **out}
+            continue
+        ref = out.get("$ref")
+        if isinstance(ref, str) and len(out) > 1:
+            if ref in expanding:  # inlining it again would never end
+                out = {"$ref": ref}
+                break
+            del out["$ref"]
+            out = {**_resolve_ref(root, ref), **out}
+            expanding |= {ref}
+            continue
+        break
+    for key in _DEF_KEYS:
+        defs = out.get(key)
+        if isinstance(defs, dict):
+            out[key] = {name: _strict(sub, root, expanding | {f"#/{key}/{_escape_pointer(name)}"})
+                        for name, sub in defs.items()}
+    kind = out.get("type")
+    if kind == "object" or (isinstance(kind, list) and "object" in kind) or "properties" in out:
+        out.setdefault("additionalProperties", False)
+    properties = out.get("properties")
+    if isinstance(properties, dict):
+        out["properties"] = {name: _strict(sub, root, expanding) for name, sub in properties.items()}
+        out["required"] = list(properties)
+    for key in _SUBSCHEMA_KEYS:
+        if isinstance(out.get(key), dict):
+            out[key] = _strict(out[key], root, expanding)
+    for key in _SUBSCHEMA_LIST_KEYS:
+        if isinstance(out.get(key), list):
+            out[key] = [_strict(sub, root, expanding) for sub in out[key]]
+    return out
+
+
+def _escape_pointer(name: str) -> str:
+    return name.replace("~", "~0").replace("/", "~1")
+
+
+def _resolve_ref(root: dict[str, Any], ref: str) -> dict[str, Any]:
+    """The schema object a local JSON pointer (``#/$defs/Name``) designates in ``root``."""
+    if ref != "#" and not ref.startswith("#/"):
+        raise InvalidInputError(f"cannot inline $ref {ref!r}: only local references (#/...) are supported")
+    target: Any = root
+    for token in ref[2:].split("/") if ref != "#" else ():
+        key = token.replace("~1", "/").replace("~0", "~")
+        if not isinstance(target, dict) or key not in target:
+            raise InvalidInputError(f"$ref {ref!r} points to nothing in the schema")
+        target = target[key]
+    if not isinstance(target, dict):
+        raise InvalidInputError(f"$ref {ref!r} does not point to a schema object")
+    return target
 
 
 @dataclass(slots=True)
@@ -435,7 +554,8 @@ class StreamEvent:
 
     * ``text``: ``text`` is a delta to append.
     * ``tool_call``: ``index`` (stable, dense), ``tool_call_id``/``tool_name`` (first delta of an
-      index), ``arguments_delta`` (a JSON text fragment, possibly empty).
+      index), ``arguments_delta`` (a JSON text fragment, possibly empty), ``signature`` (the
+      provider's opaque token for the call, see :attr:`ToolCall.signature`; the first one per index wins).
     * ``usage``: ``usage`` is a cumulative snapshot (the last one wins).
     * ``finish``: ``finish_reason`` (normalized) and ``raw_finish_reason``.
 
@@ -455,6 +575,7 @@ class StreamEvent:
     raw_finish_reason: str | None = None
     model: str | None = None
     response_id: str | None = None
+    signature: str | None = None
 
     @classmethod
     def text_delta(cls, text: str, *, model: str | None = None, response_id: str | None = None) -> StreamEvent:
@@ -462,10 +583,10 @@ class StreamEvent:
 
     @classmethod
     def tool_call_delta(cls, index: int, *, id: str | None = None, name: str | None = None,
-                        arguments: str = "", model: str | None = None,
-                        response_id: str | None = None) -> StreamEvent:
+                        arguments: str = "", model: str | None = None, response_id: str | None = None,
+                        signature: str | None = None) -> StreamEvent:
         return cls("tool_call", index=index, tool_call_id=id, tool_name=name, arguments_delta=arguments,
-                   model=model, response_id=response_id)
+                   model=model, response_id=response_id, signature=signature)
 
     @classmethod
     def usage_update(cls, usage: Usage, *, model: str | None = None, response_id: str | None = None) -> StreamEvent:
@@ -499,6 +620,7 @@ class _PartialCall:
     id: str | None
     name: str | None
     parts: list[str]
+    signature: str | None = None
 
 
 class StreamAccumulator:
@@ -535,12 +657,15 @@ class StreamAccumulator:
         elif kind == "tool_call":
             call = self._calls.get(event.index)
             if call is None:
-                self._calls[event.index] = _PartialCall(event.tool_call_id, event.tool_name, [event.arguments_delta])
+                self._calls[event.index] = _PartialCall(event.tool_call_id, event.tool_name, [event.arguments_delta],
+                                                        event.signature or None)
             else:
                 if call.id is None:
                     call.id = event.tool_call_id
                 if call.name is None:
                     call.name = event.tool_name
+                if call.signature is None:
+                    call.signature = event.signature or None
                 call.parts.append(event.arguments_delta)
         elif kind == "usage":
             if event.usage is not None:
@@ -568,7 +693,7 @@ class StreamAccumulator:
                                           provider=self.provider or None)
             raw = "".join(part.parts)
             args = parse_tool_arguments(raw, name=part.name, provider=self.provider or None)
-            calls.append(ToolCall(part.id or f"call_{index}", part.name, args, raw.strip() or "{}"))
+            calls.append(ToolCall(part.id or f"call_{index}", part.name, args, raw.strip() or "{}", part.signature))
         reason: FinishReason = self.finish_reason or "other"
         if reason == "stop" and calls:
             reason = "tool_calls"

@@ -12,13 +12,15 @@ of request bodies. Every difference it removes, and why:
    no role. The API ignores the role of a system instruction (it is not a turn).
 3. **Empty ``generationConfig``.** The SDK sends ``{}`` whenever a config object is given; an empty
    config is the default.
-4. **Base64 alphabet.** The SDK encodes bytes (``inlineData.data``) with the URL-safe alphabet, we use the
-   standard one; proto3 JSON accepts both. The decoded bytes are compared.
+4. **Base64 alphabet.** The SDK encodes bytes (``inlineData.data``, a part's ``thoughtSignature``) with the
+   URL-safe alphabet; we send images in the standard one and a signature as the API sent it (standard);
+   proto3 JSON accepts both. The decoded bytes are compared.
 
-Not a normalisation but the logical call itself: our codec adds Google's documented placeholder
-``thoughtSignature`` (``skip_thought_signature_validator``) to the first replayed ``functionCall`` of a
-model turn (Gemini 2.5+/3 models), since :class:`ToolCall` keeps no signature; the SDK user replaying a
-history without signatures passes the same placeholder explicitly.
+Not a normalisation but the logical call itself: a replayed ``functionCall`` carries the
+``thoughtSignature`` it came with (:attr:`ToolCall.signature`); the first one of a model turn that has
+none (a history built by hand, as in these scenarios) gets Google's documented placeholder
+(``skip_thought_signature_validator``, Gemini 2.5+/3 models), which the SDK user replaying such a
+history passes explicitly.
 
 Reading: a ``functionCall`` without ``id`` gets ``call_{index}`` (our contract); finish ``STOP`` with calls
 is ``tool_calls``; usage input = ``promptTokenCount + toolUsePromptTokenCount``, output =
@@ -90,10 +92,16 @@ def _std_b64(node: Any) -> Any:
     out = {key: _std_b64(value) for key, value in node.items()}
     inline = out.get("inlineData")
     if isinstance(inline, dict) and isinstance(inline.get("data"), str):
-        data = inline["data"].replace("-", "+").replace("_", "/")
-        out["inlineData"] = {**inline, "data": base64.b64encode(base64.b64decode(data + "=" * (-len(data) % 4)))
-                             .decode("ascii")}
+        out["inlineData"] = {**inline, "data": _standard(inline["data"])}
+    if isinstance(out.get("thoughtSignature"), str):
+        out["thoughtSignature"] = _standard(out["thoughtSignature"])
     return out
+
+
+def _standard(text: str) -> str:
+    """Base64 ``text`` (either alphabet, padded or not) in the standard alphabet, padded."""
+    data = text.replace("-", "+").replace("_", "/")
+    return base64.b64encode(base64.b64decode(data + "=" * (-len(data) % 4))).decode("ascii")
 
 
 def normalize(body: Any) -> Any:

@@ -16,7 +16,7 @@ Allowed differences, each explicit:
   ``messages.create`` (Claude Opus 4.7 and later reject them; Sonnet/Haiku 4.5, Opus 4.1 and Sonnet 4.6
   reject ``temperature`` and ``top_p`` together). The SDK user sends ``temperature`` through
   ``extra_body``, and the logical "sampling" call here sets ``temperature`` only. Our codec's handling of
-  both together and of sampling on Opus 4.7+ is pinned by the xfail tests at the bottom.
+  both together and of sampling on Opus 4.7+ is pinned by the tests at the bottom.
 * **JSON mode** is a forced tool (documented in the codec): the SDK user declares the same tool and
   forces it. Reading the reply, that tool's input is the answer *text* (compact JSON) with finish
   ``stop``, not a tool call.
@@ -245,7 +245,7 @@ def test_async_provider_sends_and_reads_the_same(server: RecordingServer, sdk: A
              want_sdk=WANT_SDK, want_ours=WANT_OURS)
 
 
-# --------------------------------------------------------------------------- known wire bugs (strict xfail)
+# --------------------------------------------------------------------------- sampling parameters the API rejects
 
 
 def _body_or_refusal(req: llm.ChatRequest) -> dict[str, Any] | None:
@@ -258,15 +258,14 @@ def _body_or_refusal(req: llm.ChatRequest) -> dict[str, Any] | None:
         return None
 
 
-@pytest.mark.xfail(strict=True, reason="codec sends temperature and top_p together; current Claude models answer 400 "
-                                       "'`temperature` and `top_p` cannot both be specified for this model'")
 def test_temperature_and_top_p_are_never_sent_together() -> None:
+    """Current Claude models answer 400 '`temperature` and `top_p` cannot both be specified for this model'."""
     body = _body_or_refusal(llm.ChatRequest(MODEL, [llm.UserMessage("Hi")], temperature=0.3, top_p=0.9))
     assert body is None or not ("temperature" in body and "top_p" in body)
 
 
-@pytest.mark.xfail(strict=True, reason="codec sends temperature to Claude Opus 4.7+, which removed sampling parameters "
-                                       "(400 '`temperature` is deprecated for this model'); anthropic 2.12 has none")
 def test_no_sampling_parameters_for_models_that_removed_them() -> None:
+    """Claude Opus 4.7+ removed sampling parameters (400 '`temperature` is deprecated for this model');
+    ``anthropic`` 2.12 has none."""
     body = _body_or_refusal(llm.ChatRequest("claude-opus-4-7", [llm.UserMessage("Hi")], temperature=0.3))
     assert body is None or "temperature" not in body

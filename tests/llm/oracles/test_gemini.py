@@ -11,6 +11,7 @@ superset with preview features). The SDK is pinned to ``v1beta`` for the scenari
 
 from __future__ import annotations
 
+import copy
 import enum
 from collections.abc import Iterator
 from typing import Any, Literal
@@ -22,7 +23,7 @@ import aixpy.llm as llm
 from aixpy.llm.codecs import gemini as codec
 
 from ._google import CASES, MODEL, case_id, codec_outcome, fold, normalize, sdk_call
-from ._oracle import ASK_WEATHER, WireExpectation, run_case, scenario
+from ._oracle import ASK_WEATHER, WEATHER, WEATHER_PARAMS, WireExpectation, run_case, scenario
 from ._server import RecordingServer, Reply
 
 genai = pytest.importorskip("google.genai")
@@ -103,6 +104,45 @@ def test_async_provider_sends_and_reads_the_same(server: RecordingServer, sdk: A
              make_model=lambda: llm.new(f"gemini:{MODEL}", api_key=KEY, endpoint=server.url, environ={}),
              codec_body=codec.build_request(req), codec_parse=lambda raw: codec_outcome(raw, stream),
              want_sdk=want(stream), normalize_sdk=normalize, normalize_ours=normalize)
+
+
+# --------------------------------------------------------------------------- thought signatures
+
+
+def test_thought_signatures_go_back_as_the_sdk_sends_them(server: RecordingServer, sdk: Any,
+                                                          provider: llm.ChatModel) -> None:
+    """A reply with parallel calls, the first signed (as Gemini 2.5+/3 sign them), replayed with the tool
+    results. The SDK user appends the reply's ``Content`` as received; ours appends ``reply.message``. The
+    second requests must agree: the signature back on its call (no placeholder there) and none on the other."""
+    from google.genai import types as gt
+
+    weather = gt.FunctionDeclaration(name="get_weather", description=WEATHER.description,
+                                     parameters=copy.deepcopy(WEATHER_PARAMS))
+    config = gt.GenerateContentConfig(tools=[gt.Tool(function_declarations=[weather])])
+    ask = [gt.Content(role="user", parts=[gt.Part(text=ASK_WEATHER)])]
+    server.reply = Reply.fixture("gemini_signed_calls.json")
+    first = sdk.models.generate_content(model=MODEL, contents=ask, config=config)
+    server.take_one()
+    reply = provider.chat(llm.ChatRequest(MODEL, [llm.UserMessage(ASK_WEATHER)], tools=[WEATHER]))
+    server.take_one()
+    signature = "EjQKMgEe+/8/vu/6yMnKy8zNzs/Q0dLT1NXW19jZ2tvc3d7f4OHi4+Tl5ufo6err"
+    assert [c.signature for c in reply.tool_calls] == [signature, None]
+
+    results = {"fc_paris": "21°C, sunny", "fc_oslo": "9°C, rain"}
+    sdk_contents = [*ask, first.candidates[0].content, gt.Content(role="user", parts=[
+        gt.Part(function_response=gt.FunctionResponse(id=call.id, name=call.name,
+                                                      response={"output": results[call.id or ""]}))
+        for call in first.function_calls or []])]
+    req = llm.ChatRequest(MODEL, [llm.UserMessage(ASK_WEATHER), reply.message,
+                                  *(llm.ToolMessage(results[c.id], c.id) for c in reply.tool_calls)], tools=[WEATHER])
+    result = run_case(server, reply=Reply.fixture("gemini_text.json"), req=req, stream=False,
+                      sdk_call=lambda: fold([sdk.models.generate_content(model=MODEL, contents=sdk_contents,
+                                                                         config=config)]),
+                      model=provider, codec_body=codec.build_request(req),
+                      codec_parse=lambda raw: codec_outcome(raw, False), want_sdk=want(False),
+                      normalize_sdk=normalize, normalize_ours=normalize)
+    model_turn = result.ours_request.json["contents"][1]
+    assert [p.get("thoughtSignature") for p in model_turn["parts"]] == [None, signature, None]
 
 
 # --------------------------------------------------------------------------- schemas derived from Python types

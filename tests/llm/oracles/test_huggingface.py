@@ -4,8 +4,10 @@
 ``chat_completion`` against ``{endpoint}/v1``, ours with the same ``endpoint``. Request: ``POST
 /v1/chat/completions``, ``Authorization: Bearer <token>``, content type, and the body after one
 normalisation: ``huggingface_hub`` 2.4 always sends ``"stream": false`` on non-streamed calls; we omit
-it, which is the documented default. Reading: as :mod:`._openai_like`. Known bug (xfail): for
-``json_schema`` we send OpenAI's shape where ``huggingface_hub`` sends TGI's (see ``TGI_JSON_SCHEMA_BUG``).
+it, which is the documented default. Reading: as :mod:`._openai_like`. Our pure body is that of the
+endpoint's adapter (:class:`~aixpy.llm.apis.hf_tgi.TGIChatAPI`): for ``json_schema`` both sides send TGI's
+grammar shape ``{"type": "json_object", "value": schema}`` (TGI's chat route reads no other), where the
+router gets OpenAI's (``test_router_keeps_openais_response_format``).
 
 **Text generation** (TGI): the SDK's ``text_generation`` with the server URL as model, ours with
 ``text_generation=True`` and the same ``endpoint``. Allowed differences:
@@ -32,6 +34,8 @@ from typing import Any
 import pytest
 
 import aixpy.llm as llm
+from aixpy.llm._http import HttpChatModel
+from aixpy.llm.apis.hf_tgi import TGIChatAPI
 from aixpy.llm.codecs import hf_tgi, openai_chat
 from aixpy.llm.types import fold_stream
 
@@ -79,27 +83,32 @@ def drop_stream_false(body: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
-TGI_JSON_SCHEMA_BUG = pytest.mark.xfail(
-    strict=True, raises=AssertionError,
-    reason="ours sends OpenAI's response_format {type: json_schema, json_schema: {...}} to an HF endpoint; TGI's "
-    "chat route only reads {type: json|json_object|json_schema, value: ...} (GrammarType, adjacently tagged) and "
-    "huggingface_hub sends {type: json_object, value: schema} there")
-CHAT_CASES = [pytest.param(c, id=c.id, marks=TGI_JSON_SCHEMA_BUG) if c.scenario == "json_schema"
-              else pytest.param(c, id=c.id) for c in CASES]
-
-
-@pytest.mark.parametrize("case", CHAT_CASES)
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 def test_chat_same_request_and_reading(server: RecordingServer, chat_sdk: Any, provider: llm.ChatModel,
                                        case: Case) -> None:
     req = scenario(case.scenario, CHAT_MODEL)
     result = run_case(server, reply=Reply.fixture(case.reply), req=req, stream=case.stream,
                       sdk_call=lambda: chat_call(chat_sdk, case.scenario, case.stream),
                       model=provider,
-                      codec_body=openai_chat.build_request(req, stream=case.stream),
+                      codec_body=TGIChatAPI().chat_call(req, stream=case.stream).json,
                       codec_parse=lambda raw: codec_outcome(raw, case.stream),
                       want_sdk=WireExpectation("/v1/chat/completions", headers=BEARER, absent=("x-api-key",)),
                       normalize_sdk=drop_stream_false)
     assert result.response.provider == "huggingface"
+
+
+def test_router_keeps_openais_response_format() -> None:
+    """Without an endpoint (the HF router, which forwards to OpenAI-compatible providers) the body is
+    OpenAI's, ``response_format`` included; only an endpoint (TGI's chat route) gets the grammar shape."""
+    req = scenario("json_schema", CHAT_MODEL)
+    router = llm.new(f"huggingface:{CHAT_MODEL}", api_key=TOKEN, environ={})
+    try:
+        assert isinstance(router, HttpChatModel)
+        assert router.api.chat_call(req, stream=False).json == openai_chat.build_request(req, stream=False)
+    finally:
+        router.close()
+    assert TGIChatAPI().chat_call(req, stream=False).json["response_format"] == {
+        "type": "json_object", "value": REPORT_SCHEMA}
 
 
 # --------------------------------------------------------------------------- text generation (TGI)

@@ -116,10 +116,6 @@ class Report(BaseModel):
     tags: list[str] = []
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "ResponseFormat.from_model sends strict=true with pydantic's schema as is; OpenAI's strict mode needs "
-    "additionalProperties:false on every object and every property required (the SDK's to_strict_json_schema), "
-    "else 400 'Invalid schema for response_format'"))
 def test_structured_output_from_a_pydantic_model(server: RecordingServer, sdk: Any, provider: llm.ChatModel) -> None:
     """``chat.completions.parse(response_format=Report)`` against ``response_format=ResponseFormat.from_model(Report)``:
     the same logical call ("answer as a Report"), so the same strict schema must go out. One normalisation:

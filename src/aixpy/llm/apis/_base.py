@@ -40,6 +40,9 @@ class WireAPI(ABC):
     """
 
     framing: ClassVar[Literal["sse", "ndjson"]] = "sse"
+    exclusive_sampling: ClassVar[bool] = False
+    """The API takes ``temperature`` or ``top_p``, not both (the codec sends ``temperature`` when a
+    request has both): a request's own ``top_p`` then keeps a provider's default ``temperature`` out."""
 
     @abstractmethod
     def chat_call(self, req: ChatRequest, *, stream: bool) -> HttpCall:

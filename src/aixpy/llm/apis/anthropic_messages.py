@@ -27,6 +27,8 @@ class _Decoder:
 class AnthropicMessagesAPI(WireAPI):
     """``POST {base}/v1/messages``; ``GET {base}/v1/models``."""
 
+    exclusive_sampling = True
+
     def chat_call(self, req: ChatRequest, *, stream: bool) -> HttpCall:
         return HttpCall("/v1/messages", codec.build_request(req, stream=stream))
 

@@ -1,14 +1,17 @@
-"""HuggingFace text generation: a TGI server's ``/generate`` or the serverless ``/models/{model}``."""
+"""HuggingFace TGI: text generation (a TGI server's ``/generate`` or the serverless ``/models/{model}``)
+and the chat route of a TGI server (``/v1/chat/completions``, OpenAI's format but for structured output)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from aixpy.llm.apis._base import HttpCall, WireAPI
+from aixpy.llm.apis.openai_chat import OpenAIChatAPI
 from aixpy.llm.codecs import hf_tgi as codec
 from aixpy.llm.types import ChatRequest, ChatResponse, StreamEvent
 
-__all__ = ["TextGenerationAPI"]
+__all__ = ["TGIChatAPI", "TextGenerationAPI"]
 
 
 class _Decoder:
@@ -41,3 +44,21 @@ class TextGenerationAPI(WireAPI):
 
     def stream_decoder(self, req: ChatRequest, *, provider: str) -> _Decoder:
         return _Decoder(provider)
+
+
+class TGIChatAPI(OpenAIChatAPI):
+    """A TGI server's OpenAI-compatible chat route (HuggingFace Inference Endpoints, self-hosted TGI).
+
+    The body is OpenAI's (:class:`OpenAIChatAPI`) except a ``json_schema`` response format: TGI reads
+    ``response_format`` as its grammar, ``{"type": "json" | "json_object" | "json_schema", "value": ...}``,
+    and ignores OpenAI's ``json_schema`` envelope, so the schema is sent as ``{"type": "json_object",
+    "value": schema}``, as ``huggingface_hub`` sends it to an endpoint. A ``response_format`` in
+    ``req.extra`` is sent as given.
+    """
+
+    def chat_call(self, req: ChatRequest, *, stream: bool) -> HttpCall:
+        call = super().chat_call(req, stream=stream)
+        rf = req.response_format
+        if rf is None or rf.type != "json_schema" or rf.schema is None or "response_format" in req.extra:
+            return call
+        return replace(call, json={**call.json, "response_format": {"type": "json_object", "value": rf.schema}})

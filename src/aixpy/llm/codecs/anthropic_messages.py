@@ -10,6 +10,11 @@ Request mapping
     * Images: bytes and ``data:`` URLs as ``base64`` sources, other URLs as ``url`` sources.
     * ``max_tokens`` is required by the API: :data:`DEFAULT_MAX_TOKENS` when unset. ``seed`` is not
       supported by Anthropic and is ignored.
+    * Sampling: current Claude models (Sonnet/Haiku 4.5, Opus 4.1, Sonnet 4.6...) answer 400 to
+      ``temperature`` and ``top_p`` together, so ``temperature`` is sent when set and ``top_p`` only
+      without it. Models that removed sampling parameters (Opus 4.7 and later, every Claude 5 model,
+      see :func:`accepts_sampling`) get neither; what was dropped is logged at debug level.
+      ``req.extra`` still sends anything as given.
 
 JSON mode — by a forced tool (not by prefill)
     A ``json_object``/``json_schema`` response format adds one tool whose ``input_schema`` is the
@@ -31,6 +36,8 @@ skipped.
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,6 +68,7 @@ __all__ = [
     "DEFAULT_MAX_TOKENS",
     "PROVIDER",
     "StreamParser",
+    "accepts_sampling",
     "build_request",
     "headers",
     "json_tool_name",
@@ -74,6 +82,8 @@ PROVIDER = "anthropic"
 API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096
 DEFAULT_JSON_TOOL = "json_response"
+
+logger = logging.getLogger("aixpy.llm")
 
 
 def headers(api_key: str, *, beta: Sequence[str] = ()) -> dict[str, str]:
@@ -160,6 +170,41 @@ def _tool_choice(choice: str) -> dict[str, Any]:
     return {"type": {"auto": "auto", "none": "none", "required": "any"}[mode]}
 
 
+# "claude-opus-4-7", "claude-sonnet-5", "anthropic.claude-opus-4-7-v1:0", "claude-opus-4-7@20260416"...
+# but not the "4-20250514" of "claude-sonnet-4-20250514" (a date, not a minor version).
+_CLAUDE_VERSION = re.compile(r"claude-(opus|sonnet|haiku|fable|mythos)-(\d+)(?:[-.](\d{1,2}))?(?!\d)")
+
+
+def accepts_sampling(model: str) -> bool:
+    """Whether Claude ``model`` still takes sampling parameters (``temperature``, ``top_p``, ``top_k``).
+
+    Claude Opus 4.7 and later, and every Claude 5 model (Sonnet 5, Opus 5, Fable 5...), removed them
+    and answer 400 to any. Model ids this does not recognise (older ``claude-3-5-sonnet-...`` names,
+    unknown ones) are assumed to take them.
+    """
+    m = _CLAUDE_VERSION.search(model.lower())
+    if m is None:
+        return True
+    family, major, minor = m.group(1), int(m.group(2)), int(m.group(3) or 0)
+    if major >= 5:
+        return False
+    return not (family == "opus" and (major, minor) >= (4, 7))
+
+
+def _sampling(req: ChatRequest) -> dict[str, float]:
+    """``temperature`` or else ``top_p`` (never both), or nothing for a model without sampling."""
+    given = {k: v for k, v in (("temperature", req.temperature), ("top_p", req.top_p)) if v is not None}
+    if not given:
+        return {}
+    if not accepts_sampling(req.model):
+        logger.debug("%s takes no sampling parameters; not sent: %s", req.model, given)
+        return {}
+    if len(given) > 1:
+        logger.debug("%s takes temperature or top_p, not both; top_p=%s not sent", req.model, given["top_p"])
+        return {"temperature": given["temperature"]}
+    return given
+
+
 def build_request(req: ChatRequest, *, stream: bool) -> dict[str, Any]:
     """The JSON body of ``POST /v1/messages`` for ``req`` (``req.extra`` merged last)."""
     system, turns = _messages(req)
@@ -167,10 +212,7 @@ def build_request(req: ChatRequest, *, stream: bool) -> dict[str, Any]:
                             "messages": turns}
     if system is not None:
         body["system"] = system
-    if req.temperature is not None:
-        body["temperature"] = req.temperature
-    if req.top_p is not None:
-        body["top_p"] = req.top_p
+    body.update(_sampling(req))
     if req.stop:
         body["stop_sequences"] = list(req.stop)
     tools = [_tool(t) for t in req.tools]

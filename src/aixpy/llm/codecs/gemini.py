@@ -18,14 +18,18 @@ Request mapping (:func:`build_request`; ``req.extra`` merged last, dict values o
       ``is_error``). The name comes from ``ToolMessage.name`` or, failing that, from the earlier
       assistant tool call with that id (:func:`tool_call_names`); InvalidInputError when neither knows it.
     * Thought signatures: Gemini 3 rejects a history whose model turns carry function calls without the
-      ``thoughtSignature`` the model sent. :class:`~aixpy.llm.types.ToolCall` has no field to keep it,
-      so the first ``functionCall`` part of each model turn gets Google's documented placeholder
-      :data:`SKIP_SIGNATURE` (not for Gemini 1.x/2.0 or non-Gemini models such as Gemma).
+      ``thoughtSignature`` the model sent. The parsers keep it in :attr:`~aixpy.llm.types.ToolCall.signature`
+      and each ``functionCall`` part is sent back with its call's signature. When the first
+      ``functionCall`` part of a model turn has none (a call built by hand, or from another provider),
+      it gets Google's documented placeholder :data:`SKIP_SIGNATURE` instead (not for Gemini 1.x/2.0 or
+      non-Gemini models such as Gemma).
     * ``tool_choice``: ``auto``/``none``/``required`` -> ``AUTO``/``NONE``/``ANY``; a name -> ``ANY`` + that name.
     * ``generationConfig``: temperature, topP, maxOutputTokens, stopSequences, seed; JSON mode sets
       ``responseMimeType: application/json`` and, for a schema, ``responseSchema`` (converted, with
       ``propertyOrdering`` to keep the field order): unlike ``responseJsonSchema`` it is accepted by every
-      Gemini model on both APIs, and it shares the tools' converter. Pass
+      Gemini model on both APIs, and it shares the tools' converter. Gemini has no strict mode: a format
+      from :meth:`~aixpy.llm.types.ResponseFormat.from_model` is sent as the model declares it
+      (``model_schema``, optional fields not required), not in its strict form. Pass
       ``extra={"generationConfig": {"responseJsonSchema": schema}}`` to send raw JSON Schema instead.
 
 Schema conversion (:func:`to_gemini_schema`): JSON Schema -> Gemini's OpenAPI 3.0 subset
@@ -44,9 +48,10 @@ Schema conversion (:func:`to_gemini_schema`): JSON Schema -> Gemini's OpenAPI 3.
 Responses
     Each SSE chunk of a stream is a whole ``GenerateContentResponse``, so :func:`parse_response` feeds the
     body to the same :class:`StreamParser` a stream uses. ``functionCall`` parts arrive whole: one ``tool_call``
-    event each with ``canonical_json(args)``, a dense index counted across chunks, and the part's ``id`` or
-    ``call_{index}`` (never the function name). ``thought`` parts, code execution and inline media are
-    skipped; Vertex's opt-in streamed ``partialArgs`` are not supported. Only candidate 0 is read. Usage
+    event each with ``canonical_json(args)``, a dense index counted across chunks, the part's ``id`` or
+    ``call_{index}`` (never the function name) and the part's ``thoughtSignature``, if any. ``thought``
+    parts, code execution and inline media are skipped; Vertex's opt-in streamed ``partialArgs`` are not
+    supported. Only candidate 0 is read. Usage
     (cumulative in streams): input = ``promptTokenCount`` (which includes ``cachedContentTokenCount``) +
     ``toolUsePromptTokenCount``; output = ``candidatesTokenCount`` + ``thoughtsTokenCount``. A prompt
     blocked by ``promptFeedback.blockReason`` finishes with ``content_filter`` (raw reason kept).
@@ -325,7 +330,10 @@ def _parts(m: UserMessage | AssistantMessage | ToolMessage, names: dict[str, str
         fc: dict[str, Any] = {"name": call.name, "args": call.arguments}
         if call.id:
             fc["id"] = call.id
-        parts.append({"functionCall": fc})
+        part: dict[str, Any] = {"functionCall": fc}
+        if call.signature:
+            part["thoughtSignature"] = call.signature
+        parts.append(part)
     return parts
 
 
@@ -386,8 +394,9 @@ def _generation_config(req: ChatRequest) -> dict[str, Any]:
     rf = req.response_format
     if rf is not None and rf.type != "text":
         config["responseMimeType"] = "application/json"
-        if rf.type == "json_schema" and rf.schema:
-            config["responseSchema"] = to_gemini_schema(rf.schema, property_ordering=True)
+        schema = rf.model_schema or rf.schema  # no strict mode here: the model's schema as declared
+        if rf.type == "json_schema" and schema:
+            config["responseSchema"] = to_gemini_schema(schema, property_ordering=True)
     return config
 
 
@@ -496,9 +505,11 @@ class StreamParser:
         index = self._next_tool
         self._next_tool += 1
         args = call.get("args")
+        signature = part.get("thoughtSignature")
         return [StreamEvent.tool_call_delta(index, id=call.get("id") or f"call_{index}", name=call.get("name"),
                                             arguments=canonical_json(args) if args is not None else "",
-                                            model=self.model, response_id=self.response_id)]
+                                            model=self.model, response_id=self.response_id,
+                                            signature=signature if isinstance(signature, str) and signature else None)]
 
 
 def parse_response(body: dict[str, Any] | bytes | str, *, provider: str = PROVIDER) -> ChatResponse:

@@ -19,7 +19,8 @@ PROVIDER = "anthropic"
 BASE_URL = "https://api.anthropic.com"
 HOST = "api.anthropic.com"
 ENV_KEYS = ("ANTHROPIC_API_KEY",)
-DEFAULT_MODEL = "claude-sonnet-4-5"
+DEFAULT_MODEL = "claude-sonnet-5-5"
+"""The current Sonnet (``claude-sonnet-4-5`` is deprecated, end of life 2026-11-30)."""
 CAPABILITIES = Capabilities(tools=True, json_schema=True, vision=True)
 
 

@@ -3,9 +3,12 @@
 * Chat (default): ``https://router.huggingface.co/v1/chat/completions`` with an ``hf_...`` token from
   ``HUGGINGFACE_API_KEY``, ``HF_TOKEN`` or ``HUGGING_FACE_HUB_TOKEN``; model ids like
   ``meta-llama/Llama-3.1-8B-Instruct`` (a router ``:provider`` suffix is passed through). A configured
-  ``endpoint`` (a dedicated Inference Endpoint or a self-hosted TGI/vLLM) is used instead, with ``/v1``
+  ``endpoint`` (a dedicated Inference Endpoint or a self-hosted TGI) is used instead, with ``/v1``
   appended when missing. The guide's ``https://api-inference.huggingface.co`` (retired by HuggingFace)
-  is read as the router.
+  is read as the router. Structured output: the router takes OpenAI's ``response_format``; an endpoint
+  gets TGI's grammar shape ``{"type": "json_object", "value": schema}``
+  (:class:`~aixpy.llm.apis.hf_tgi.TGIChatAPI`), as ``huggingface_hub`` sends it. For a vLLM server,
+  which takes OpenAI's shape, use the ``openai_compatible`` provider.
 * Text generation (``text_generation=True``, for base models and TGI servers without a chat
   template): TGI's ``/generate``/``/generate_stream`` at the ``endpoint``, or without one the
   serverless ``https://router.huggingface.co/hf-inference/models/{model}``. No tools.
@@ -23,7 +26,7 @@ from urllib.parse import urlsplit
 from aixpy.http import URLPolicy
 from aixpy.llm._http import HttpChatModel, HttpOptions
 from aixpy.llm.apis._base import WireAPI
-from aixpy.llm.apis.hf_tgi import TextGenerationAPI
+from aixpy.llm.apis.hf_tgi import TextGenerationAPI, TGIChatAPI
 from aixpy.llm.apis.openai_chat import OpenAIChatAPI
 from aixpy.llm.model import Capabilities
 from aixpy.llm.providers._common import endpoint_target, resolve_key
@@ -69,7 +72,7 @@ class HuggingFaceModel(HttpChatModel):
             default = SERVERLESS_URL
             capabilities = Capabilities(tools=False, json_schema=True, vision=False)
         else:
-            api = OpenAIChatAPI()
+            api = OpenAIChatAPI() if endpoint is None else TGIChatAPI()
             default = ROUTER_URL
             endpoint = None if endpoint is None else _v1(endpoint)
             capabilities = Capabilities(tools=True, json_schema=True, vision=False)
