@@ -151,7 +151,8 @@ def main() -> int:
     port = free_port()
     server = subprocess.Popen([sys.executable, "-c", STUB, str(port)], stdout=subprocess.PIPE, text=True)
     try:
-        assert server.stdout is not None and server.stdout.readline().strip() == "ready"
+        assert server.stdout is not None
+        assert server.stdout.readline().strip() == "ready"
         base = f"http://127.0.0.1:{port}/v1"
         per_round = max(1, args.calls // args.rounds)
         print(f"python {sys.version.split()[0]}; stub on loopback; {per_round * args.rounds} calls per row "

@@ -9,6 +9,7 @@ retries (the one retry loop is :class:`~aixpy.llm.policies.retry.RetryModel`).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import AsyncGenerator, Generator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, TypedDict
@@ -22,6 +23,9 @@ from aixpy.llm.model import CallContext, Capabilities, ChatModel, EventNormalize
 from aixpy.llm.types import ChatRequest, ChatResponse, StreamEvent
 
 __all__ = ["DEFAULT_TIMEOUT", "HttpChatModel", "HttpOptions"]
+
+_DRAIN_ITEMS = 64
+"""After the end-of-stream marker, read at most this many more items before closing."""
 
 DEFAULT_TIMEOUT = 600.0
 """Seconds one request may take (LLM answers can be slow) when no ``timeout`` is configured."""
@@ -144,6 +148,9 @@ class HttpChatModel(ChatModel):
                             if out is not None:
                                 yield out
                         if decoder.done:
+                            # read the (normally empty) rest, so the connection goes back to the pool
+                            for _ in itertools.islice(items, _DRAIN_ITEMS):
+                                pass
                             break
                 finally:
                     _close(items)
@@ -190,6 +197,11 @@ class HttpChatModel(ChatModel):
                             if out is not None:
                                 yield out
                         if decoder.done:
+                            n = 0
+                            async for _ in items:  # drain the rest so the connection is reused
+                                n += 1
+                                if n >= _DRAIN_ITEMS:
+                                    break
                             break
                 finally:
                     await _aclose(items)
