@@ -40,6 +40,7 @@ class LocalEmbeddingsConfig(StrictModel):
     batch_size: int = Field(64, ge=1, le=4096)
     threads: int | None = Field(None, ge=1, le=256, description="intra-op threads; default: all cores")
     max_tokens: int = Field(256, ge=8, le=512, description="word-pieces per text; longer texts are truncated")
+    quantize: bool = Field(True, description="run the matmuls on int8 kernels (validated against fp32 at build)")
 
 
 class OpenAIEmbeddingsConfig(StrictModel):
