@@ -160,6 +160,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(reply.body)
             return
         self.send_header("Transfer-Encoding", "chunked")
+        if reply.cut == "eof" and reply.cut_after is not None:
+            # this server will close after the (early) end: say so, as HTTP/1.1 asks, so the client
+            # does not race the close by reusing the connection
+            self.send_header("Connection", "close")
         self.end_headers()
         for i, chunk in enumerate(reply.chunks):
             if reply.cut_after is not None and i >= reply.cut_after:
