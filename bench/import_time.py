@@ -14,7 +14,7 @@ import statistics
 import subprocess
 import sys
 
-MODULES = ["aixpy", "aixpy.errors", "aixpy.config", "aixpy.embeddings", "aixpy.vectorstores", "aixpy.cli"]
+MODULES = ["aixpy", "aixpy.errors", "aixpy.config", "aixpy.llm", "aixpy.embeddings", "aixpy.vectorstores", "aixpy.cli"]
 GOAL_MS = 150.0
 SNIPPET = "import time; t=time.perf_counter(); import {m}; print((time.perf_counter()-t)*1000)"
 

@@ -12,36 +12,72 @@ Every error is an :class:`aixpy.errors.ConfigError` naming the file, the key pat
 
 from __future__ import annotations
 
-from aixpy.config.llm import (
-    AgentConfig,
-    AgentInput,
-    AgentOutput,
-    LLMObservabilityConfig,
-    MetricsConfig,
-    ModelServiceConfig,
-    ModelServiceOptions,
-    ObservabilityConfig,
-    ProviderEntry,
-    RetryConfig,
-    ToolConfig,
-    format_duration,
-    infer_provider,
-    parse_duration,
-)
-from aixpy.config.loader import find_config, load_config, load_config_str, parse_config
-from aixpy.config.models import AixpyConfig
-from aixpy.config.stores import (
-    EmbeddingsConfig,
-    FirestoreStoreConfig,
-    HuggingFaceEmbeddingsConfig,
-    LocalEmbeddingsConfig,
-    MemoryStoreConfig,
-    OpenAIEmbeddingsConfig,
-    PgvectorStoreConfig,
-    QdrantStoreConfig,
-    TEIEmbeddingsConfig,
-    VectorStoreConfig,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from aixpy.config.llm import (
+        AgentConfig,
+        AgentInput,
+        AgentOutput,
+        LLMObservabilityConfig,
+        MetricsConfig,
+        ModelServiceConfig,
+        ModelServiceOptions,
+        ObservabilityConfig,
+        ProviderEntry,
+        RetryConfig,
+        ToolConfig,
+        format_duration,
+        infer_provider,
+        parse_duration,
+    )
+    from aixpy.config.loader import find_config, load_config, load_config_str, parse_config
+    from aixpy.config.models import AixpyConfig
+    from aixpy.config.stores import (
+        EmbeddingsConfig,
+        FirestoreStoreConfig,
+        HuggingFaceEmbeddingsConfig,
+        LocalEmbeddingsConfig,
+        MemoryStoreConfig,
+        OpenAIEmbeddingsConfig,
+        PgvectorStoreConfig,
+        QdrantStoreConfig,
+        TEIEmbeddingsConfig,
+        VectorStoreConfig,
+    )
+
+_LAZY: dict[str, str] = {
+    "AgentConfig": "aixpy.config.llm",
+    "AgentInput": "aixpy.config.llm",
+    "AgentOutput": "aixpy.config.llm",
+    "AixpyConfig": "aixpy.config.models",
+    "EmbeddingsConfig": "aixpy.config.stores",
+    "FirestoreStoreConfig": "aixpy.config.stores",
+    "HuggingFaceEmbeddingsConfig": "aixpy.config.stores",
+    "LLMObservabilityConfig": "aixpy.config.llm",
+    "LocalEmbeddingsConfig": "aixpy.config.stores",
+    "MemoryStoreConfig": "aixpy.config.stores",
+    "MetricsConfig": "aixpy.config.llm",
+    "ModelServiceConfig": "aixpy.config.llm",
+    "ModelServiceOptions": "aixpy.config.llm",
+    "ObservabilityConfig": "aixpy.config.llm",
+    "OpenAIEmbeddingsConfig": "aixpy.config.stores",
+    "PgvectorStoreConfig": "aixpy.config.stores",
+    "ProviderEntry": "aixpy.config.llm",
+    "QdrantStoreConfig": "aixpy.config.stores",
+    "RetryConfig": "aixpy.config.llm",
+    "TEIEmbeddingsConfig": "aixpy.config.stores",
+    "ToolConfig": "aixpy.config.llm",
+    "VectorStoreConfig": "aixpy.config.stores",
+    "find_config": "aixpy.config.loader",
+    "format_duration": "aixpy.config.llm",
+    "infer_provider": "aixpy.config.llm",
+    "load_config": "aixpy.config.loader",
+    "load_config_str": "aixpy.config.loader",
+    "parse_config": "aixpy.config.loader",
+    "parse_duration": "aixpy.config.llm",
+}
 
 __all__ = [
     "AgentConfig",
@@ -74,3 +110,17 @@ __all__ = [
     "parse_config",
     "parse_duration",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import each piece on first use: the pydantic models cost ~0.2 s to build, the LLM ones even more."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'aixpy.config' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
