@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.aixpy-installed
 
-.PHONY: demo test lint typecheck unit bench clean help
+.PHONY: demo test llama lint typecheck unit bench clean help
 
 help:
 	@echo "make demo   - index the bundled corpus offline and run a few semantic searches"
@@ -36,14 +36,22 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest -q
 
+# llama.cpp's llama-server for the live LLM tier: built once into ~/.cache/aixpy (11-25 min on 2 cores
+# the first time; seconds afterwards), installed into the venv; fails loudly if it cannot be had.
+llama: $(STAMP)
+	$(BIN)/python scripts/llama_server.py --venv $(VENV)
+
 test: $(STAMP)
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench scripts
 	$(BIN)/mypy
+	$(BIN)/python scripts/llama_server.py --venv $(VENV)
 	$(BIN)/pytest -q -ra
 
 bench: $(STAMP)
 	$(BIN)/python bench/import_time.py
 	$(BIN)/python bench/search.py
+	$(BIN)/python bench/llm_overhead.py
+	@echo "bench/embed_local.py needs a venv with sentence-transformers: see bench/RESULTS.md"
 
 clean:
 	rm -rf $(VENV) .aixpy .pytest_cache .mypy_cache .ruff_cache
