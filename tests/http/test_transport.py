@@ -280,3 +280,68 @@ def test_deadline_scope_nesting() -> None:
             assert left is not None
             assert left <= 0.5
     assert time_left() is None
+
+
+# --------------------------------------------------------------------------- stale keep-alive connections
+
+
+class _OneAnswerPerConnection:
+    """Answers the first request of each connection; on a second request it closes without a word,
+    as a server does whose keep-alive timeout fired just as the client reused the connection."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+        self.answered = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _read_request(self, conn: socket.socket) -> bool:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = conn.recv(65536)
+            if not chunk:
+                return False
+            data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                       if line.lower().startswith(b"content-length:")), 0)
+        while len(body) < length:
+            body += conn.recv(65536)
+        return True
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            with conn:
+                if self._read_request(conn):
+                    conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                    self.answered += 1
+                self._read_request(conn)  # the reuse: swallowed, then the connection is closed
+
+
+def test_a_dead_kept_alive_connection_is_replaced_not_reported() -> None:
+    server = _OneAnswerPerConnection()
+    policy = URLPolicy(name="test", schemes=frozenset({"http"}), allow_loopback=True)
+    with httpx.Client(transport=GuardedTransport(policy)) as client:
+        got = [client.post(f"http://127.0.0.1:{server.port}/x", json={"i": i}).text for i in range(3)]
+    assert got == ["ok", "ok", "ok"]
+    assert server.answered == 3
+    assert server.connections == 3
+
+
+async def test_a_dead_kept_alive_connection_is_replaced_async() -> None:
+    server = _OneAnswerPerConnection()
+    policy = URLPolicy(name="test", schemes=frozenset({"http"}), allow_loopback=True)
+    async with httpx.AsyncClient(transport=AsyncGuardedTransport(policy)) as client:
+        got = [(await client.post(f"http://127.0.0.1:{server.port}/x", json={"i": i})).text for i in range(3)]
+    assert got == ["ok", "ok", "ok"]
+    assert server.answered == 3

@@ -333,7 +333,12 @@ class GuardedTransport(httpx.HTTPTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         self._check(request)
-        return super().handle_request(request)
+        try:
+            return super().handle_request(request)
+        except httpx.RemoteProtocolError as e:
+            if not _stale_connection(e):
+                raise
+            return super().handle_request(request)
 
 
 class AsyncGuardedTransport(httpx.AsyncHTTPTransport):
@@ -369,7 +374,12 @@ class AsyncGuardedTransport(httpx.AsyncHTTPTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         self._check(request)
-        return await super().handle_async_request(request)
+        try:
+            return await super().handle_async_request(request)
+        except httpx.RemoteProtocolError as e:
+            if not _stale_connection(e):
+                raise
+            return await super().handle_async_request(request)
 
 
 def _with_nodelay(options: Iterable[Any] | None) -> list[Any]:
@@ -379,3 +389,11 @@ def _with_nodelay(options: Iterable[Any] | None) -> list[Any]:
     if not any(o[:2] == (socket.IPPROTO_TCP, socket.TCP_NODELAY) for o in opts):
         opts.append((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1))
     return opts
+
+
+def _stale_connection(e: httpx.RemoteProtocolError) -> bool:
+    """A kept-alive connection the server had closed, found dead on reuse: not one byte of a response
+    came back, so the server never answered this request. The request is then sent once more on a new
+    connection (as Go's and urllib3's clients do). This is connection management, not a retry policy:
+    any other failure, or a second one, propagates to the single retry loop of the caller."""
+    return "without sending a response" in str(e)
