@@ -34,6 +34,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 unit: $(STAMP)
+	$(BIN)/python scripts/llama_server.py --venv $(VENV)
 	$(BIN)/pytest -q
 
 # llama.cpp's llama-server for the live LLM tier: built once into ~/.cache/aixpy (11-25 min on 2 cores

@@ -8,6 +8,11 @@ stream contract (text/tool-call deltas, then exactly one usage and one finish ev
 streamed tool call arrives whole with parsed arguments, that folding a stream gives the response
 the stream reports and the shape a non-streamed call gives, and that a wrong key is an
 AuthenticationError. Never the text itself: the model is a base model.
+
+Known server quirk these tests run into: llama-server closes the connection right after every
+streamed response although it advertises keep-alive; a call that reuses the pooled connection at
+that moment fails with "Server disconnected without sending a response" (see
+test_call_right_after_a_stream).
 """
 
 from __future__ import annotations
@@ -189,17 +194,12 @@ def test_stream_equals_chat_shape(oai_model: ChatModel) -> None:
     streamed = s.response
     assert shape(streamed) == shape(plain)
     assert streamed.finish_reason == "length"
-    assert streamed.usage == plain.usage or (
-        streamed.usage is not None and plain.usage is not None
-        and streamed.usage.output_tokens == plain.usage.output_tokens == 8)
+    assert streamed.usage is not None
+    assert plain.usage is not None
+    assert streamed.usage.output_tokens == plain.usage.output_tokens == 8  # cached_input_tokens may differ
 
 
 # --------------------------------------------------------------------------- tool calls
-
-
-def test_tool_call(model: ChatModel) -> None:
-    r = model.chat(sc.aixpy_tool_history(), **tool_request())
-    assert_one_weather_call(r)
 
 
 def test_tool_call_streamed_arrives_whole(model: ChatModel) -> None:
@@ -220,8 +220,9 @@ def test_tool_call_streamed_arrives_whole(model: ChatModel) -> None:
     assert shape(resp) == shape(plain)
 
 
-def test_tool_call_round_trip_continues(model: ChatModel) -> None:
-    """The call goes back with its result (our message types on the wire) and the server accepts it."""
+def test_tool_call_and_its_result_round_trip(model: ChatModel) -> None:
+    """One tool call, non-streamed; then the call and its result go back (our message types on the
+    wire, as the assistant turn and a tool result) and the server takes the longer conversation."""
     first = model.chat(sc.aixpy_tool_history(), **tool_request())
     assert_one_weather_call(first)
     call = first.tool_calls[0]
@@ -277,3 +278,25 @@ async def test_wrong_key_is_authentication_error_async(llama_server: LlamaServer
     async with make(llama_server, provider, api_key="wrong-key") as m:
         with pytest.raises(AuthenticationError):
             await m.achat("hi", max_tokens=1)
+
+
+# --------------------------------------------------------------------------- connection reuse
+
+
+@pytest.mark.parametrize("provider", ["openai_compatible", "anthropic"])
+def test_call_right_after_a_stream(llama_server: LlamaServer, provider: str) -> None:
+    """A call made right after a stream on the same model must succeed.
+
+    llama-server closes the connection just after each streamed response while advertising
+    keep-alive (test_server_closes_the_connection_after_a_stream). If the client puts the
+    connection back in its pool and reuses it before the server's FIN arrives, the request fails with
+    "Server disconnected without sending a response" (ProviderConnectionError). How often depends on
+    scheduling (under CPU load it happened in 1 of 3 to 1 of 10 pairs); on correct code this test
+    never fails.
+    """
+    with make(llama_server, provider) as m:
+        for i in range(6):
+            with m.stream(f"{sc.PROMPT} ({i})", max_tokens=4, temperature=0) as s:
+                list(s)
+            r = m.chat("hi", max_tokens=1, temperature=0)
+            assert_usage(r.usage)

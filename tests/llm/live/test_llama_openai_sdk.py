@@ -8,6 +8,7 @@ model. See ``_scenarios.py`` for how finish reasons are made certain.
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -237,3 +238,31 @@ def test_anthropic_wrong_key_is_401(llama_server: LlamaServer) -> None:
             pytest.raises(anthropic.AuthenticationError) as info:
         bad.messages.create(model=llama_server.model, max_tokens=1, messages=[{"role": "user", "content": "hi"}])
     assert info.value.status_code == 401
+
+
+# --------------------------------------------------------------------------- connection handling
+
+
+def test_server_closes_the_connection_after_a_stream(llama_server: LlamaServer) -> None:
+    """llama-server closes the TCP connection right after every streamed response, although the
+    response advertises keep-alive (``Keep-Alive: timeout=5, max=100``, no ``Connection: close``).
+    A client that pools that connection and reuses it before the FIN arrives gets "Server
+    disconnected without sending a response" — see test_call_right_after_a_stream in
+    test_llama_aixpy.py."""
+    body = json.dumps({"model": llama_server.model, "max_tokens": 2, "stream": True,
+                       "messages": [{"role": "user", "content": sc.PROMPT}]}).encode()
+    head = (f"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {llama_server.api_key}"
+            f"\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+    host, port = llama_server.base_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(head + body)
+        data = b""
+        while not data.endswith(b"\r\n0\r\n\r\n"):  # the last chunk of the chunked body
+            part = sock.recv(65536)
+            assert part, "closed before the response was complete"
+            data += part
+        headers = data.split(b"\r\n\r\n", 1)[0].decode().lower()
+        assert "keep-alive: timeout=" in headers
+        assert "connection: close" not in headers
+        assert b"data: [DONE]" in data
+        assert sock.recv(1) == b"", "expected the server to close the connection"
