@@ -11,7 +11,8 @@ exceptions are mapped once, at the boundary where they are caught, and chained w
     ├── UserError                      a mistake in how aixpy is called or configured
     │   ├── ConfigError                bad YAML/config: carries file, key path and line
     │   ├── InvalidInputError          bad input value (also a ValueError)
-    │   │   └── DimensionMismatchError vector length differs from the collection/model
+    │   │   ├── DimensionMismatchError vector length differs from the collection/model
+    │   │   └── UnsupportedFilterError a filter this backend cannot express (never silently dropped)
     │   ├── UnknownProviderError       no provider registered under that name
     │   ├── UnknownModelError          a model whose dimensions/price we cannot know
     │   ├── MissingDependencyError     an optional extra/package is not installed (also an ImportError)
@@ -26,8 +27,11 @@ exceptions are mapped once, at the boundary where they are caught, and chained w
         ├── ProviderTimeoutError       connect/read/total timeout: retryable
         ├── ProviderConnectionError    could not connect / connection reset: retryable
         ├── ServerError                5xx: retryable
+        │   └── ModelLoadingError      the model is still loading (HF 503); ``retry_after`` = estimate
         ├── InvalidRequestError        400/404/422: the provider rejected the request
         ├── ResponseFormatError        the provider answered with something we cannot parse
+        ├── PartialBatchError          some sub-batches of a batch failed: ``failed`` indexes, their
+        │                              errors, and the vectors of the texts that succeeded
         └── AllProvidersFailedError    every provider of a fallback chain failed; ``errors`` lists them
 
 Secrets (API keys, tokens, passwords in URLs) never appear in messages or reprs: :func:`redact`
@@ -51,7 +55,9 @@ __all__ = [
     "InvalidInputError",
     "InvalidRequestError",
     "MissingDependencyError",
+    "ModelLoadingError",
     "NotFoundError",
+    "PartialBatchError",
     "ProviderConnectionError",
     "ProviderError",
     "ProviderTimeoutError",
@@ -61,6 +67,7 @@ __all__ = [
     "StoreError",
     "UnknownModelError",
     "UnknownProviderError",
+    "UnsupportedFilterError",
     "UserError",
     "redact",
 ]
@@ -142,6 +149,10 @@ class DimensionMismatchError(InvalidInputError):
         self.expected = expected
         self.got = got
         super().__init__(f"{what} has {got} dimensions, expected {expected}")
+
+
+class UnsupportedFilterError(InvalidInputError):
+    """A filter the backend cannot express. Raised instead of dropping or weakening the filter."""
 
 
 class UnknownProviderError(UserError):
@@ -257,6 +268,48 @@ class ServerError(ProviderError):
     """The provider answered 5xx."""
 
     default_retryable = True
+
+
+class ModelLoadingError(ServerError):
+    """The model is still loading (e.g. Hugging Face 503). ``retry_after``: the server's estimate in seconds."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, **kw)
+
+
+class PartialBatchError(ProviderError):
+    """Some sub-batches of a batch call failed; nothing is silently lost.
+
+    Attributes:
+        failed: indexes (into the caller's list) of the texts with no vector.
+        errors: the error of each failed sub-batch, in order.
+        vectors: one entry per input text: the vector, or ``None`` where it failed.
+    """
+
+    def __init__(self, failed: Sequence[int], errors: Sequence[BaseException], vectors: Sequence[Any],
+                 **kw: Any) -> None:
+        self.failed = list(failed)
+        self.errors = list(errors)
+        self.vectors = list(vectors)
+        first = f"{type(self.errors[0]).__name__}: {self.errors[0]}" if self.errors else "unknown error"
+        kw.setdefault("retryable", any(getattr(e, "retryable", False) for e in self.errors))
+        super().__init__(f"{len(self.failed)} of {len(self.vectors)} texts failed "
+                         f"(indexes {_ranges(self.failed)}); first error: {first}", **kw)
+
+
+def _ranges(indexes: Sequence[int]) -> str:
+    """``[0, 1, 2, 5]`` -> ``"0-2, 5"`` (kept short for messages)."""
+    out: list[str] = []
+    for i in sorted(indexes):
+        if out and "-" not in out[-1].split(",")[-1] and int(out[-1].split("-")[-1]) == i - 1:
+            out[-1] = f"{out[-1]}-{i}"
+        elif out and "-" in out[-1] and int(out[-1].split("-")[-1]) == i - 1:
+            out[-1] = f"{out[-1].split('-')[0]}-{i}"
+        else:
+            out.append(str(i))
+    text = ", ".join(out[:10])
+    return text + (f", ... ({len(out) - 10} more ranges)" if len(out) > 10 else "")
 
 
 class InvalidRequestError(ProviderError):

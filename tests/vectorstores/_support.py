@@ -10,9 +10,14 @@ import numpy.typing as npt
 
 from aixpy.vectorstores import Document, QueryResult
 
-# Backends whose search is exact (brute force); others are approximate (HNSW) and only need recall.
-EXACT_BACKENDS = frozenset({"memory"})
 MIN_RECALL_AT_10 = 0.95
+
+
+def is_exact(backend: str) -> bool:
+    """Whether the backend's search is exact (brute force); others are approximate and only need recall."""
+    import importlib
+
+    return bool(importlib.import_module(f"tests.vectorstores.backends.{backend}").EXACT)
 
 
 def doc(doc_id: str, vec: Sequence[float], content: str = "", **kw: Any) -> Document:

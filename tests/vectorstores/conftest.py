@@ -1,25 +1,31 @@
-"""Every backend in BACKENDS runs the whole conformance suite through the public API only."""
+"""Every backend in BACKENDS runs the whole conformance suite through the public API only.
+
+Each backend has a module in ``tests/vectorstores/backends/`` with ``open_store(request, tmp_path)``
+returning a fresh, empty :class:`VectorStore` (and ``EXACT``: whether its search is exact). Backends
+that need a server get it from a session fixture in ``tests/_services`` (started once, fails loudly).
+"""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from aixpy import vectorstores
 from aixpy.vectorstores import BaseCollection, CollectionOptions, VectorStore
 
-BACKENDS = ["memory", "qdrant"]
+BACKENDS = ["memory", "memory_hnsw", "qdrant", "qdrant_client", "pgvector", "firestore"]
 
 
-def open_store(backend: str, root: Path) -> VectorStore:
-    if backend == "memory":
-        return vectorstores.new({"provider": "memory"})
-    if backend == "qdrant":
-        return vectorstores.new({"provider": "qdrant", "qdrant": {"path": str(root / "qdrant")}})
-    raise AssertionError(backend)
+def backend_module(backend: str) -> Any:
+    return importlib.import_module(f"tests.vectorstores.backends.{backend}")
+
+
+def open_store(backend: str, root: Path, request: pytest.FixtureRequest | None = None) -> VectorStore:
+    store: VectorStore = backend_module(backend).open_store(request, root)
+    return store
 
 
 MakeCollection = Callable[..., BaseCollection]
@@ -31,8 +37,8 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def store(backend: str, tmp_path: Path) -> Iterator[VectorStore]:
-    s = open_store(backend, tmp_path)
+def store(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[VectorStore]:
+    s = open_store(backend, tmp_path, request)
     yield s
     s.close()
 

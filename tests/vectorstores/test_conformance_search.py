@@ -9,7 +9,7 @@ import pytest
 
 from aixpy.vectorstores import BaseCollection, Query, filters
 
-from ._support import EXACT_BACKENDS, MIN_RECALL_AT_10, brute_force, doc, ids, low_rank
+from ._support import MIN_RECALL_AT_10, brute_force, doc, ids, is_exact, low_rank
 from .conftest import MakeCollection
 
 TOL = 1e-4
@@ -123,7 +123,7 @@ def test_top_k_matches_brute_force(make_collection: MakeCollection, backend: str
     c = make_collection(dimensions=DIMS, metric=metric)
     r = c.upsert_batch([doc(f"d{i:05d}", row) for i, row in enumerate(data)])
     assert (r.inserted, r.failed) == (N, 0)
-    exact = backend in EXACT_BACKENDS
+    exact = is_exact(backend)
     hits = 0
     for q in queries:
         want_rows, want_scores = brute_force(data, q, 10, metric)
@@ -150,6 +150,6 @@ def test_filtered_top_k_matches_brute_force(make_collection: MakeCollection, bac
         want = [f"d{keep[i]:05d}" for i in rows]
         got = ids(c.query(Query(q.tolist(), limit=10, filter=filters.field("bucket").eq(3))))
         hits += len(set(got) & set(want))
-        if backend in EXACT_BACKENDS:
+        if is_exact(backend):
             assert got == want
-    assert hits / (10 * len(queries)) >= (1.0 if backend in EXACT_BACKENDS else MIN_RECALL_AT_10)
+    assert hits / (10 * len(queries)) >= (1.0 if is_exact(backend) else MIN_RECALL_AT_10)

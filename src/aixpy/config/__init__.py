@@ -16,6 +16,14 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from aixpy.config.embeddings import (
+        EmbeddingsConfig,
+        HuggingFaceEmbeddingsConfig,
+        LocalEmbeddingsConfig,
+        OllamaEmbeddingsConfig,
+        OpenAIEmbeddingsConfig,
+        TEIEmbeddingsConfig,
+    )
     from aixpy.config.llm import (
         AgentConfig,
         AgentInput,
@@ -35,15 +43,10 @@ if TYPE_CHECKING:
     from aixpy.config.loader import find_config, load_config, load_config_str, parse_config
     from aixpy.config.models import AixpyConfig
     from aixpy.config.stores import (
-        EmbeddingsConfig,
         FirestoreStoreConfig,
-        HuggingFaceEmbeddingsConfig,
-        LocalEmbeddingsConfig,
         MemoryStoreConfig,
-        OpenAIEmbeddingsConfig,
         PgvectorStoreConfig,
         QdrantStoreConfig,
-        TEIEmbeddingsConfig,
         VectorStoreConfig,
     )
 
@@ -52,22 +55,23 @@ _LAZY: dict[str, str] = {
     "AgentInput": "aixpy.config.llm",
     "AgentOutput": "aixpy.config.llm",
     "AixpyConfig": "aixpy.config.models",
-    "EmbeddingsConfig": "aixpy.config.stores",
+    "EmbeddingsConfig": "aixpy.config.embeddings",
     "FirestoreStoreConfig": "aixpy.config.stores",
-    "HuggingFaceEmbeddingsConfig": "aixpy.config.stores",
+    "HuggingFaceEmbeddingsConfig": "aixpy.config.embeddings",
     "LLMObservabilityConfig": "aixpy.config.llm",
-    "LocalEmbeddingsConfig": "aixpy.config.stores",
+    "LocalEmbeddingsConfig": "aixpy.config.embeddings",
     "MemoryStoreConfig": "aixpy.config.stores",
     "MetricsConfig": "aixpy.config.llm",
     "ModelServiceConfig": "aixpy.config.llm",
     "ModelServiceOptions": "aixpy.config.llm",
     "ObservabilityConfig": "aixpy.config.llm",
-    "OpenAIEmbeddingsConfig": "aixpy.config.stores",
+    "OllamaEmbeddingsConfig": "aixpy.config.embeddings",
+    "OpenAIEmbeddingsConfig": "aixpy.config.embeddings",
     "PgvectorStoreConfig": "aixpy.config.stores",
     "ProviderEntry": "aixpy.config.llm",
     "QdrantStoreConfig": "aixpy.config.stores",
     "RetryConfig": "aixpy.config.llm",
-    "TEIEmbeddingsConfig": "aixpy.config.stores",
+    "TEIEmbeddingsConfig": "aixpy.config.embeddings",
     "ToolConfig": "aixpy.config.llm",
     "VectorStoreConfig": "aixpy.config.stores",
     "find_config": "aixpy.config.loader",
@@ -94,6 +98,7 @@ __all__ = [
     "ModelServiceConfig",
     "ModelServiceOptions",
     "ObservabilityConfig",
+    "OllamaEmbeddingsConfig",
     "OpenAIEmbeddingsConfig",
     "PgvectorStoreConfig",
     "ProviderEntry",

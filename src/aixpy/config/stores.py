@@ -1,4 +1,4 @@
-"""Config models for ``embeddings:`` and ``vectorstore:``, in the guides' shapes.
+"""Config models for ``vectorstore:``, in the guides' shapes (``embeddings:`` lives in ``embeddings.py``).
 
 Every model forbids unknown keys, so a typo is an error naming the key, never silently ignored.
 """
@@ -7,14 +7,27 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import ConfigDict, Field, SecretStr, model_validator
+
+from aixpy.config._base import StrictModel
+from aixpy.config.embeddings import (
+    DEFAULT_LOCAL_MODEL,
+    EmbeddingsConfig,
+    HuggingFaceEmbeddingsConfig,
+    LocalEmbeddingsConfig,
+    OllamaEmbeddingsConfig,
+    OpenAIEmbeddingsConfig,
+    TEIEmbeddingsConfig,
+)
 
 __all__ = [
+    "DEFAULT_LOCAL_MODEL",
     "EmbeddingsConfig",
     "FirestoreStoreConfig",
     "HuggingFaceEmbeddingsConfig",
     "LocalEmbeddingsConfig",
     "MemoryStoreConfig",
+    "OllamaEmbeddingsConfig",
     "OpenAIEmbeddingsConfig",
     "PgvectorStoreConfig",
     "QdrantStoreConfig",
@@ -23,70 +36,6 @@ __all__ = [
     "VectorStoreConfig",
 ]
 
-DEFAULT_LOCAL_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
-
-
-class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
-
-
-# ------------------------------------------------------------------ embeddings
-
-
-class LocalEmbeddingsConfig(StrictModel):
-    """Offline embeddings with ONNX Runtime (no torch, no network)."""
-
-    model: str = DEFAULT_LOCAL_MODEL
-    batch_size: int = Field(64, ge=1, le=4096)
-    threads: int | None = Field(None, ge=1, le=256, description="intra-op threads; default: all cores")
-    max_tokens: int = Field(256, ge=8, le=512, description="word-pieces per text; longer texts are truncated")
-    quantize: bool = Field(True, description="run the matmuls on int8 kernels (validated against fp32 at build)")
-
-
-class OpenAIEmbeddingsConfig(StrictModel):
-    api_key: SecretStr | None = None
-    model: str = "text-embedding-3-small"
-    base_url: str = "https://api.openai.com/v1"
-    dimensions: int | None = Field(None, ge=1, le=8192)
-    batch_size: int = Field(100, ge=1, le=2048)
-
-
-class HuggingFaceEmbeddingsConfig(StrictModel):
-    model: str
-    api_key: SecretStr | None = None
-    endpoint: str = "https://api-inference.huggingface.co"
-    wait_for_model: bool = True
-    use_cache: bool = True
-    batch_size: int = Field(50, ge=1, le=1024)
-
-
-class TEIEmbeddingsConfig(StrictModel):
-    endpoint: str | list[str]
-    model: str | None = None
-    normalize: bool = True
-    truncate: bool = True
-    batch_size: int | None = Field(None, ge=1, le=4096)
-
-
-EmbeddingsProvider = Literal["local", "openai", "huggingface", "huggingface_tei", "ollama"]
-
-
-class EmbeddingsConfig(StrictModel):
-    """``embeddings:`` block. ``provider`` picks which sub-block is used."""
-
-    provider: str = "local"
-    local: LocalEmbeddingsConfig | None = None
-    openai: OpenAIEmbeddingsConfig | None = None
-    huggingface: HuggingFaceEmbeddingsConfig | None = None
-    huggingface_tei: TEIEmbeddingsConfig | None = None
-
-    @model_validator(mode="after")
-    def _provider_block(self) -> EmbeddingsConfig:
-        needs_block = {"huggingface", "huggingface_tei"}
-        if self.provider in needs_block and getattr(self, self.provider) is None:
-            raise ValueError(f"provider {self.provider!r} needs a {self.provider}: block")
-        return self
-
 
 # ------------------------------------------------------------------ vector stores
 
@@ -94,6 +43,12 @@ class EmbeddingsConfig(StrictModel):
 class MemoryStoreConfig(StrictModel):
     max_documents: int | None = Field(None, ge=1)
     path: str | None = Field(None, description="snapshot file: loaded on open, written by save()")
+    index: Literal["exact", "hnsw", "auto"] = Field(
+        "exact", description="exact: brute force; hnsw: approximate index; auto: hnsw above hnsw_threshold docs")
+    hnsw_threshold: int = Field(20_000, ge=1, description="with index=auto, build HNSW above this many documents")
+    hnsw_m: int = Field(16, ge=2, le=128)
+    hnsw_ef_construction: int = Field(200, ge=4, le=4096)
+    hnsw_ef_search: int = Field(128, ge=1, le=4096)
 
 
 class QdrantStoreConfig(StrictModel):
@@ -108,24 +63,46 @@ class QdrantStoreConfig(StrictModel):
     collection: str = "knowledge_base"
     hnsw_m: int = Field(16, ge=2, le=128)
     hnsw_ef_construct: int = Field(100, ge=4, le=4096)
+    local: str | None = Field(
+        None, description="qdrant-client local mode: ':memory:' or a directory (pure Python, exhaustive search)")
+    https: bool | None = None
+    grpc_port: int = Field(6334, ge=1, le=65535)
+    timeout: float = Field(10.0, gt=0)
 
     @model_validator(mode="after")
     def _one_location(self) -> QdrantStoreConfig:
-        given = [k for k in ("path", "url", "host") if getattr(self, k)]
+        given = [k for k in ("path", "url", "host", "local") if getattr(self, k)]
         if len(given) > 1 and not (set(given) == {"url", "host"}):
-            raise ValueError("set exactly one of qdrant.path (embedded) or qdrant.url / qdrant.host (server)")
+            raise ValueError("set exactly one of qdrant.path (embedded), qdrant.url / qdrant.host (server) "
+                             "or qdrant.local (qdrant-client local mode)")
         return self
 
 
 class PgvectorStoreConfig(StrictModel):
+    """PostgreSQL + pgvector: one table per collection in ``schema``; ``table`` is the default collection."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True, populate_by_name=True)
+
     connection_string: SecretStr
     table: str = "embeddings"
+    schema_name: str = Field("public", alias="schema")
+    pool_min_size: int = Field(1, ge=0, le=1000)
+    pool_max_size: int = Field(10, ge=1, le=1000)
+    connect_timeout: float = Field(10.0, gt=0)
+    hnsw_m: int = Field(16, ge=2, le=100)
+    hnsw_ef_construction: int = Field(64, ge=4, le=1000)
+    hnsw_ef_search: int = Field(100, ge=1, le=1000)
 
 
 class FirestoreStoreConfig(StrictModel):
+    """Firestore vector search. Credentials: ``credentials_file``, else ADC; ``FIRESTORE_EMULATOR_HOST``
+    (or ``emulator_host``) talks to the emulator instead."""
+
     project_id: str
     collection: str = "embeddings"
     credentials_file: str | None = None
+    database: str = "(default)"
+    emulator_host: str | None = None
 
 
 class VectorStoreConfig(StrictModel):

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from importlib.metadata import entry_points
 from typing import Any
 
-from aixpy.config.stores import EmbeddingsConfig
+from aixpy.config.embeddings import EmbeddingsConfig
 from aixpy.embeddings.base import EmbeddingService, check_texts
 from aixpy.embeddings.models import KNOWN_DIMENSIONS, dimensions_for
 from aixpy.errors import ConfigError, UnknownProviderError
@@ -37,6 +37,10 @@ Factory = Callable[[EmbeddingsConfig], EmbeddingService]
 _BUILTIN: dict[str, str] = {
     "local": "aixpy.embeddings.local:create",
     "hash": "aixpy.embeddings.hashing:create",
+    "openai": "aixpy.embeddings.openai:create",
+    "huggingface": "aixpy.embeddings.huggingface:create",
+    "huggingface_tei": "aixpy.embeddings.tei:create",
+    "ollama": "aixpy.embeddings.ollama:create",
 }
 _REGISTRY: dict[str, Factory] = {}
 

@@ -54,6 +54,8 @@ Factory = Callable[[VectorStoreConfig], VectorStore]
 _BUILTIN: dict[str, str] = {
     "memory": "aixpy.vectorstores.memory:create",
     "qdrant": "aixpy.vectorstores.qdrant:create",
+    "pgvector": "aixpy.vectorstores.pgvector:create",
+    "firestore": "aixpy.vectorstores.firestore:create",
 }
 _REGISTRY: dict[str, Factory] = {}
 
