@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.aixpy-installed
 
-.PHONY: demo test llama lint typecheck unit bench clean help
+.PHONY: demo test llama services lint typecheck unit bench clean help
 
 help:
 	@echo "make demo   - index the bundled corpus offline and run a few semantic searches"
@@ -33,7 +33,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+unit: $(STAMP) services
 	$(BIN)/python scripts/llama_server.py --venv $(VENV)
 	$(BIN)/pytest -q
 
@@ -42,7 +42,16 @@ unit: $(STAMP)
 llama: $(STAMP)
 	$(BIN)/python scripts/llama_server.py --venv $(VENV)
 
-test: $(STAMP)
+# Servers the tests start themselves (on free loopback ports): PostgreSQL+pgvector comes from a wheel in the
+# venv, the Firestore emulator and Java are on the image; redis-server comes from Debian's packages.
+services:
+	@command -v redis-server >/dev/null || { \
+	  echo "installing redis-server (Debian package) for the cache tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; } \
+	  || { echo "redis-server is missing and could not be installed (apt-get install redis-server)"; exit 1; }
+	@command -v java >/dev/null || { echo "java is missing: the Firestore emulator needs it"; exit 1; }
+
+test: $(STAMP) services
 	$(BIN)/ruff check src tests bench scripts
 	$(BIN)/mypy
 	$(BIN)/python scripts/llama_server.py --venv $(VENV)
