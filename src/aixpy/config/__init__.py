@@ -17,7 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from aixpy.config.embeddings import (
+        EmbeddingsCacheConfig,
         EmbeddingsConfig,
+        EmbeddingsRateLimitConfig,
+        EmbeddingsRetryConfig,
         HuggingFaceEmbeddingsConfig,
         LocalEmbeddingsConfig,
         OllamaEmbeddingsConfig,
@@ -55,7 +58,10 @@ _LAZY: dict[str, str] = {
     "AgentInput": "aixpy.config.llm",
     "AgentOutput": "aixpy.config.llm",
     "AixpyConfig": "aixpy.config.models",
+    "EmbeddingsCacheConfig": "aixpy.config.embeddings",
     "EmbeddingsConfig": "aixpy.config.embeddings",
+    "EmbeddingsRateLimitConfig": "aixpy.config.embeddings",
+    "EmbeddingsRetryConfig": "aixpy.config.embeddings",
     "FirestoreStoreConfig": "aixpy.config.stores",
     "HuggingFaceEmbeddingsConfig": "aixpy.config.embeddings",
     "LLMObservabilityConfig": "aixpy.config.llm",
@@ -88,7 +94,10 @@ __all__ = [
     "AgentInput",
     "AgentOutput",
     "AixpyConfig",
+    "EmbeddingsCacheConfig",
     "EmbeddingsConfig",
+    "EmbeddingsRateLimitConfig",
+    "EmbeddingsRetryConfig",
     "FirestoreStoreConfig",
     "HuggingFaceEmbeddingsConfig",
     "LLMObservabilityConfig",

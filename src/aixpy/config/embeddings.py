@@ -5,7 +5,7 @@ Every model forbids unknown keys, so a typo is an error naming the key, never si
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, model_validator
 
@@ -13,7 +13,10 @@ from aixpy.config._base import StrictModel
 
 __all__ = [
     "DEFAULT_LOCAL_MODEL",
+    "EmbeddingsCacheConfig",
     "EmbeddingsConfig",
+    "EmbeddingsRateLimitConfig",
+    "EmbeddingsRetryConfig",
     "HuggingFaceEmbeddingsConfig",
     "LocalEmbeddingsConfig",
     "OllamaEmbeddingsConfig",
@@ -41,23 +44,60 @@ class OpenAIEmbeddingsConfig(StrictModel):
     base_url: str = "https://api.openai.com/v1"
     dimensions: int | None = Field(None, ge=1, le=8192)
     batch_size: int = Field(100, ge=1, le=2048)
+    max_concurrency: int = Field(4, ge=1, le=64, description="sub-batches in flight at once")
+    timeout: float = Field(60.0, gt=0, description="seconds per request")
+    encoding_format: Literal["float", "base64"] = "float"
+    user: str | None = None
+    send_dimensions: bool | None = Field(
+        None, description="send `dimensions` to a non-OpenAI server (default: only for text-embedding-3-*)")
+    max_request_tokens: int = Field(300_000, ge=1, description="token budget per request (OpenAI's limit)")
+    organization: str | None = None
+    project: str | None = None
 
 
 class HuggingFaceEmbeddingsConfig(StrictModel):
+    """Hugging Face Inference API, ``feature-extraction`` (see :mod:`aixpy.embeddings.huggingface`).
+
+    ``endpoint`` defaults to the serverless router; the guide's retired ``api-inference.huggingface.co``
+    is read as the router. ``api_style``: ``auto`` (from the endpoint), ``router``, ``legacy`` (the old
+    ``/models/{model}`` + ``options`` shape) or ``endpoint`` (POST to the URL itself: Inference Endpoints).
+    """
+
     model: str
     api_key: SecretStr | None = None
-    endpoint: str = "https://api-inference.huggingface.co"
+    endpoint: str = "https://router.huggingface.co/hf-inference"
+    api_style: Literal["auto", "router", "legacy", "endpoint"] = "auto"
     wait_for_model: bool = True
+    max_wait_for_model: float = Field(120.0, ge=0, le=3600, description="seconds a loading model is waited for")
     use_cache: bool = True
+    normalize: bool | None = None
+    truncate: bool | None = None
+    dimensions: int | None = Field(None, ge=1, le=65536)
     batch_size: int = Field(50, ge=1, le=1024)
+    max_concurrency: int = Field(4, ge=1, le=64, description="sub-batches in flight at once")
+    timeout: float = Field(60.0, gt=0, le=3600, description="seconds per request")
 
 
 class TEIEmbeddingsConfig(StrictModel):
+    """Text Embeddings Inference servers (see :mod:`aixpy.embeddings.tei`); several endpoints are a pool.
+
+    ``batch_size`` defaults to 128 capped by the server's ``max_client_batch_size`` (from ``/info``).
+    """
+
     endpoint: str | list[str]
     model: str | None = None
+    api_key: SecretStr | None = None
     normalize: bool = True
     truncate: bool = True
+    truncation_direction: Literal["left", "right"] | None = None
+    prompt_name: str | None = None
+    dimensions: int | None = Field(None, ge=1, le=65536)
     batch_size: int | None = Field(None, ge=1, le=4096)
+    max_concurrency: int = Field(8, ge=1, le=256, description="sub-batches in flight at once")
+    selection: Literal["round_robin", "least_outstanding"] = "least_outstanding"
+    eject_after: int = Field(3, ge=1, le=100, description="consecutive failures that take an endpoint out")
+    eject_cooldown: float = Field(30.0, ge=0, le=3600, description="seconds before an ejected endpoint is re-probed")
+    timeout: float = Field(60.0, gt=0, le=3600, description="seconds per request")
 
 
 class OllamaEmbeddingsConfig(StrictModel):
@@ -67,6 +107,50 @@ class OllamaEmbeddingsConfig(StrictModel):
     keep_alive: str | None = None
     dimensions: int | None = Field(None, ge=1, le=65536)
     batch_size: int = Field(64, ge=1, le=4096)
+    max_concurrency: int = Field(1, ge=1, le=64, description="sub-batches in flight (Ollama serves one at a time)")
+    timeout: float = Field(300.0, gt=0, description="seconds per request (a cold model load can be slow)")
+    options: dict[str, Any] | None = Field(None, description="model options passed to /api/embed")
+
+
+class EmbeddingsCacheConfig(StrictModel):
+    """``cache:`` — embed each text once (see :mod:`aixpy.embeddings.policies.cache`)."""
+
+    backend: Literal["memory", "redis"] = "memory"
+    max_entries: int = Field(10_000, ge=1, le=100_000_000, description="memory backend: LRU size")
+    ttl: float | None = Field(None, gt=0, le=366 * 24 * 3600, description="seconds an entry lives; none: forever")
+    redis_url: SecretStr | None = Field(None, description="redis backend; default redis://127.0.0.1:6379/0")
+    prefix: str = Field("aixpy:emb:", description="redis key prefix")
+    strict: bool = Field(False, description="redis errors fail the call instead of embedding uncached")
+
+
+class EmbeddingsRateLimitConfig(StrictModel):
+    """``rate_limit:`` — stay under the provider's limits (see :mod:`aixpy.embeddings.policies.ratelimit`)."""
+
+    requests_per_second: float | None = Field(None, gt=0, le=1_000_000)
+    tokens_per_minute: int | None = Field(None, ge=1)
+    max_concurrency: int | None = Field(None, ge=1, le=4096)
+
+
+class EmbeddingsRetryConfig(StrictModel):
+    """``retry:`` — exponential backoff with full jitter; honours ``Retry-After`` (seconds)."""
+
+    max_attempts: int = Field(3, ge=1, le=100, description="total attempts, the first one included")
+    initial_backoff: float = Field(1.0, ge=0, le=3600)
+    max_backoff: float = Field(30.0, ge=0, le=3600)
+    multiplier: float = Field(2.0, ge=1.0, le=100.0)
+    jitter: bool = True
+    retry_on: tuple[Literal["rate_limit", "timeout", "server_error", "connection"], ...] = (
+        "rate_limit", "timeout", "server_error", "connection")
+    max_retry_after: float = Field(60.0, ge=0, le=3600, description="longer server waits end the retries")
+
+    @model_validator(mode="after")
+    def _backoff_order(self) -> EmbeddingsRetryConfig:
+        if self.initial_backoff > self.max_backoff:
+            from aixpy.config.llm import ConfigValueError  # here: config.llm imports this module
+
+            raise ConfigValueError(f"max_backoff ({self.max_backoff} s) is shorter than initial_backoff "
+                                   f"({self.initial_backoff} s)", "max_backoff")
+        return self
 
 
 EmbeddingsProvider = Literal["local", "openai", "huggingface", "huggingface_tei", "ollama"]
@@ -81,10 +165,29 @@ class EmbeddingsConfig(StrictModel):
     huggingface: HuggingFaceEmbeddingsConfig | None = None
     huggingface_tei: TEIEmbeddingsConfig | None = None
     ollama: OllamaEmbeddingsConfig | None = None
+    # policies, composed by aixpy.embeddings.policies.compose (outermost first):
+    # cache > retry > fallback chain > [cost tracking > rate limit > provider] per provider
+    cache: EmbeddingsCacheConfig | None = None
+    retry: EmbeddingsRetryConfig | None = None
+    rate_limit: EmbeddingsRateLimitConfig | None = None
+    fallback: list[EmbeddingsConfig] = Field(
+        default_factory=list, description="providers tried in order after this one; same dimensions required")
+    track_cost: bool | None = Field(
+        None, description="count tokens and dollars per provider/model; default: on for paid providers "
+        "(openai, huggingface), off for local/self-hosted ones (local, huggingface_tei, ollama)")
+    timeout: float | None = Field(None, gt=0, le=3600, description="seconds per call, retries and waits included")
 
     @model_validator(mode="after")
     def _provider_block(self) -> EmbeddingsConfig:
         needs_block = {"huggingface", "huggingface_tei"}
         if self.provider in needs_block and getattr(self, self.provider) is None:
             raise ValueError(f"provider {self.provider!r} needs a {self.provider}: block")
+        for i, entry in enumerate(self.fallback):
+            nested = [k for k in ("cache", "retry", "fallback", "timeout") if getattr(entry, k)]
+            if nested:
+                from aixpy.config.llm import ConfigValueError  # here: config.llm imports this module
+
+                raise ConfigValueError(f"fallback[{i}] cannot set {', '.join(nested)}: set them once, on the "
+                                       "top-level embeddings block (one cache and one retry loop per call)",
+                                       "fallback", i, nested[0])
         return self

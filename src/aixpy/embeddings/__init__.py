@@ -90,4 +90,7 @@ def new(config: EmbeddingsConfig | Mapping[str, Any] | None = None) -> Embedding
             config = EmbeddingsConfig.model_validate(dict(config))
         except ValidationError as e:
             raise ConfigError(str(e).replace("\n", " "), path="embeddings") from None
-    return _resolve(config.provider)(config)
+    service = _resolve(config.provider)(config)
+    from aixpy.embeddings.policies import compose  # lazy: the policy modules load only when new() is called
+
+    return compose(config, service)

@@ -1,10 +1,16 @@
-"""Known embedding models: dimensions (from the guide) and price per 1M input tokens (USD)."""
+"""Known embedding models: dimensions (from the guide) and price per 1M input tokens (USD).
+
+Prices are OpenAI's standard-tier list prices (the Batch API halves them; not modelled), checked on
+:data:`PRICES_AS_OF`. Self-hosted providers (``local``, ``hash``, ``huggingface_tei``, ``ollama``)
+cost 0 per token. The Hugging Face serverless Inference API bills compute time, not tokens, so its
+price per token is unknown (``None``) — as is any model missing from the table: never a silent 0.
+"""
 
 from __future__ import annotations
 
 from aixpy.errors import UnknownModelError
 
-__all__ = ["KNOWN_DIMENSIONS", "PRICES_AS_OF", "PRICES_PER_1M", "dimensions_for"]
+__all__ = ["FREE_PROVIDERS", "KNOWN_DIMENSIONS", "PRICES_AS_OF", "PRICES_PER_1M", "dimensions_for", "price_per_1m"]
 
 KNOWN_DIMENSIONS: dict[str, int] = {
     # OpenAI
@@ -35,6 +41,15 @@ PRICES_PER_1M: dict[str, float] = {
     "text-embedding-3-large": 0.13,
     "text-embedding-ada-002": 0.10,
 }
+FREE_PROVIDERS = frozenset({"local", "hash", "huggingface_tei", "ollama"})
+"""Providers that run on your own hardware: 0 $ per token."""
+
+
+def price_per_1m(provider: str, model: str) -> float | None:
+    """$ per 1M input tokens of ``model`` served by ``provider``; ``None`` when unknown."""
+    if provider in FREE_PROVIDERS:
+        return 0.0
+    return PRICES_PER_1M.get(model.rsplit("/", 1)[-1] if model.startswith("openai/") else model)
 
 
 def dimensions_for(model: str, explicit: int | None = None) -> int:

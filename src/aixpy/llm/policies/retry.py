@@ -32,6 +32,7 @@ from typing import Any
 from aixpy.errors import (
     AllProvidersFailedError,
     InvalidInputError,
+    ModelLoadingError,
     ProviderConnectionError,
     ProviderError,
     ProviderTimeoutError,
@@ -98,8 +99,10 @@ class RetryPolicy:
         if isinstance(err, AllProvidersFailedError):
             waits = [self.server_wait(e) or 0.0 for e in err.errors if self.retries(e)]
             return min(waits) if waits and min(waits) > 0 else None
-        if isinstance(err, RateLimitError) and err.retry_after is not None:
-            return max(0.0, err.retry_after)
+        # 429 Retry-After, and a loading model's own estimate (ModelLoadingError.retry_after)
+        after = getattr(err, "retry_after", None) if isinstance(err, RateLimitError | ModelLoadingError) else None
+        if after is not None:
+            return max(0.0, float(after))
         return None
 
     def backoff(self, attempt: int, rng: random.Random) -> float:
