@@ -84,13 +84,21 @@ def new(config: EmbeddingsConfig | Mapping[str, Any] | None = None) -> Embedding
     if config is None:
         config = EmbeddingsConfig()
     elif not isinstance(config, EmbeddingsConfig):
-        from pydantic import ValidationError
-
-        try:
-            config = EmbeddingsConfig.model_validate(dict(config))
-        except ValidationError as e:
-            raise ConfigError(str(e).replace("\n", " "), path="embeddings") from None
+        config = _validate(config)
     service = _resolve(config.provider)(config)
     from aixpy.embeddings.policies import compose  # lazy: the policy modules load only when new() is called
 
     return compose(config, service)
+
+
+def _validate(data: Mapping[str, Any]) -> EmbeddingsConfig:
+    from pydantic import ValidationError
+
+    from aixpy.config._base import validation_message
+
+    try:
+        return EmbeddingsConfig.model_validate(dict(data))
+    except ValidationError as e:
+        message = validation_message(e)
+    # raised outside ``except``: the ValidationError quotes input values (secrets) and must not be chained
+    raise ConfigError(message, path="embeddings")

@@ -98,10 +98,18 @@ def new(config: VectorStoreConfig | Mapping[str, Any] | None = None) -> VectorSt
     if config is None:
         config = VectorStoreConfig()
     elif not isinstance(config, VectorStoreConfig):
-        from pydantic import ValidationError
-
-        try:
-            config = VectorStoreConfig.model_validate(dict(config))
-        except ValidationError as e:
-            raise ConfigError(str(e).replace("\n", " "), path="vectorstore") from None
+        config = _validate(config)
     return _resolve(config.provider)(config)
+
+
+def _validate(data: Mapping[str, Any]) -> VectorStoreConfig:
+    from pydantic import ValidationError
+
+    from aixpy.config._base import validation_message
+
+    try:
+        return VectorStoreConfig.model_validate(dict(data))
+    except ValidationError as e:
+        message = validation_message(e)
+    # raised outside ``except``: the ValidationError quotes input values (secrets) and must not be chained
+    raise ConfigError(message, path="vectorstore")
