@@ -21,6 +21,7 @@ import pytest
 from aixpy import vectorstores
 from aixpy.errors import ConfigError, InvalidInputError, MissingDependencyError, StoreError
 from aixpy.vectorstores import CollectionOptions, Document, Query, Scope
+from aixpy.vectorstores import _qdrant_common as qc
 from aixpy.vectorstores import _qdrant_filters as qf
 from aixpy.vectorstores import filters as F
 from aixpy.vectorstores.filters import Cond, Filter, matches
@@ -55,25 +56,24 @@ def vec(i: int, dims: int = 4) -> list[float]:
 
 def test_point_ids_are_deterministic_uuid5() -> None:
     # Pinned values: stored collections depend on them never changing.
-    assert qf.point_id("doc-1") == "166b5fe9-e795-54f6-94f0-79fb99c5c3d0"
-    assert qf.point_id("é") == "0284615f-9eca-5a3f-a1d5-d26b194ba5d4"
-    assert qf.point_id("doc-1") == str(uuid.uuid5(qf.POINT_ID_NAMESPACE, "doc-1"))
-    assert uuid.UUID(qf.point_id("x")).version == 5
-    assert len({qf.point_id(f"d{i}") for i in range(1000)}) == 1000
+    assert qc.point_id("doc-1") == "166b5fe9-e795-54f6-94f0-79fb99c5c3d0"
+    assert qc.point_id("é") == "0284615f-9eca-5a3f-a1d5-d26b194ba5d4"
+    assert qc.point_id("doc-1") == str(uuid.uuid5(qc.POINT_ID_NAMESPACE, "doc-1"))
+    assert uuid.UUID(qc.point_id("x")).version == 5
+    assert len({qc.point_id(f"d{i}") for i in range(1000)}) == 1000
 
 
 def test_point_ids_are_stable_across_processes() -> None:
-    code = "from aixpy.vectorstores._qdrant_filters import point_id; print(point_id('doc-1'))"
+    code = "from aixpy.vectorstores._qdrant_common import point_id; print(point_id('doc-1'))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "PYTHONPATH": SRC, "PYTHONHASHSEED": "123"})
-    assert out.stdout.strip() == qf.point_id("doc-1")
+    assert out.stdout.strip() == qc.point_id("doc-1")
 
 
-def test_server_mode_is_a_clear_config_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="server mode"):
-        vectorstores.new({"provider": "qdrant", "qdrant": {"url": "http://localhost:6333"}})
-    with pytest.raises(ConfigError, match=r"qdrant\.path"):
-        vectorstores.new({"provider": "qdrant", "qdrant": {"host": "localhost"}})
+def test_only_one_location_may_be_configured(tmp_path: Path) -> None:
+    for extra in ({"url": "http://localhost:6333"}, {"host": "localhost"}, {"local": ":memory:"}):
+        with pytest.raises(ConfigError, match="exactly one"):
+            vectorstores.new({"provider": "qdrant", "qdrant": {"path": str(tmp_path / "q"), **extra}})
 
 
 def test_default_path_when_no_qdrant_block(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,6 +1,8 @@
-"""Embedded Qdrant (``qdrant-edge-py``): Qdrant's own engine in-process, persisted on disk, no server.
+"""Qdrant: embedded (``qdrant.path``), a server (``qdrant.url`` / ``qdrant.host``) or qdrant-client's
+local mode (``qdrant.local``). :func:`create` picks the mode from the config.
 
-Layout under the store path (``vectorstore.qdrant.path``, default ``./.aixpy/qdrant``)::
+Embedded mode (``qdrant-edge-py``) runs Qdrant's own engine in-process, persisted on disk, no
+server. Layout under the store path (``vectorstore.qdrant.path``, default ``./.aixpy/qdrant``)::
 
     .lock                      exclusive lock of the open store (one process at a time)
     <collection>/manifest.json dimensions, metric, options, format version (written atomically)
@@ -12,8 +14,10 @@ HNSW index, search is exact (brute force, a few ms per 10k vectors). Candidates 
 float64 from the stored float32 vectors, so scores follow :mod:`aixpy.vectorstores.types` exactly.
 Cosine collections store unit vectors (and each original norm) under Qdrant's ``Dot`` distance.
 
-Server mode (``qdrant.url`` / ``qdrant.host``) is not available yet; the payload layout, point ids
-and the filter compiler it will need live in :mod:`aixpy.vectorstores._qdrant_filters`.
+Server and local modes live in :mod:`aixpy.vectorstores._qdrant_server` (``QdrantServerStore``);
+both modes share point ids, the payload layout and the collection logic
+(:mod:`aixpy.vectorstores._qdrant_common`) and the filter compiler
+(:mod:`aixpy.vectorstores._qdrant_filters`).
 """
 
 from __future__ import annotations
@@ -26,21 +30,18 @@ import os
 import shutil
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-import numpy as np
-import numpy.typing as npt
-
 from aixpy.config.stores import QdrantStoreConfig, VectorStoreConfig
-from aixpy.errors import AixpyError, ConfigError, InvalidInputError, MissingDependencyError, StoreError
+from aixpy.errors import AixpyError, InvalidInputError, MissingDependencyError, StoreError
+from aixpy.vectorstores import _qdrant_common as qc
 from aixpy.vectorstores import _qdrant_filters as qf
-from aixpy.vectorstores.base import BaseCollection, CollectionOptions, PreparedDoc, Vector, VectorStore
-from aixpy.vectorstores.filters import Filter, matches, parse
-from aixpy.vectorstores.types import DeleteResult, Document, Match, Metric, Query, QueryResult, UpsertResult, utcnow
+from aixpy.vectorstores._qdrant_common import QdrantCollectionBase
+from aixpy.vectorstores.base import CollectionOptions, VectorStore
+from aixpy.vectorstores.types import Metric, utcnow
 from aixpy.vectorstores.validation import validate_collection_name
 
 __all__ = ["DEFAULT_PATH", "QdrantCollection", "QdrantStore", "create"]
@@ -52,17 +53,17 @@ SHARD_DIR = "shard"
 LOCK_FILE = ".lock"
 FULL_SCAN_THRESHOLD_KB = 10_000  # Qdrant's default: smaller (filtered) segments are searched exactly
 _PAGE = 1_000
-_EPS32 = 2.0**-24
-F64 = npt.NDArray[np.float64]
 
 
-def create(config: VectorStoreConfig) -> QdrantStore:
-    """Registry factory: an embedded store at ``config.qdrant.path``."""
+def create(config: VectorStoreConfig) -> VectorStore:
+    """Registry factory. ``qdrant.path`` (or nothing): the embedded engine; ``qdrant.url`` /
+    ``qdrant.host``: a Qdrant server; ``qdrant.local``: qdrant-client's local mode."""
     q = config.qdrant or QdrantStoreConfig()
-    if q.url or q.host:
-        raise ConfigError("Qdrant server mode (qdrant.url / qdrant.host) is not available yet; use the "
-                          "embedded engine by setting qdrant.path instead", path="vectorstore.qdrant")
     defaults = CollectionOptions(dimensions=config.embedding_dimensions, metric=config.metric)
+    if q.url or q.host or q.local:
+        from aixpy.vectorstores._qdrant_server import QdrantServerStore
+
+        return QdrantServerStore.from_config(q, default_options=defaults)
     return QdrantStore(q.path or DEFAULT_PATH, hnsw_m=q.hnsw_m, hnsw_ef_construct=q.hnsw_ef_construct,
                        default_options=defaults)
 
@@ -124,11 +125,6 @@ def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     _fsync_dir(path.parent)
 
 
-def _vector_of(record: Any) -> Any:
-    vec = record.vector
-    return vec.get("") if isinstance(vec, dict) else vec
-
-
 # ------------------------------------------------------------------ one collection's shard
 
 
@@ -157,7 +153,7 @@ class _Handle:
         self.options = options
         _write_json_atomic(self.dir / MANIFEST, {
             "format": FORMAT_VERSION, "engine": "qdrant-edge", "name": self.name,
-            "dimensions": options.dimensions, "metric": options.metric, "options": qf.options_to_json(options),
+            "dimensions": options.dimensions, "metric": options.metric, "options": qc.options_to_json(options),
             "shard_ready": self.ready, "hnsw": {"m": self.store.hnsw_m, "ef_construct": self.store.hnsw_ef_construct},
         })
 
@@ -167,7 +163,7 @@ class _Handle:
             if data["format"] != FORMAT_VERSION:
                 raise StoreError(f"qdrant collection {self.name!r}: manifest format {data['format']} is not "
                                  f"supported (this aixpy reads format {FORMAT_VERSION})")
-            self.options = qf.options_from_json(data["dimensions"], data["metric"], data["options"])
+            self.options = qc.options_from_json(data["dimensions"], data["metric"], data["options"])
             self.ready = bool(data["shard_ready"])
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise StoreError(f"qdrant collection {self.name!r}: unreadable manifest: {e}") from e
@@ -230,7 +226,7 @@ class _Handle:
 # ------------------------------------------------------------------ collection
 
 
-class QdrantCollection(BaseCollection):
+class QdrantCollection(QdrantCollectionBase):
     """A collection backed by one embedded Qdrant shard. Get it from :meth:`QdrantStore.collection`."""
 
     def __init__(self, handle: _Handle) -> None:
@@ -255,211 +251,80 @@ class QdrantCollection(BaseCollection):
     def options(self, value: CollectionOptions) -> None:
         pass
 
-    # helpers -------------------------------------------------------------------
+    # engine primitives -------------------------------------------------------
 
-    def _filter(self, node: qf.Node) -> Any:
-        return qf.to_edge(self._qe, node)
+    def _shard(self) -> Any:
+        shard = self._h.check()
+        if shard is None:
+            raise StoreError(f"qdrant collection {self.name!r} has no data yet")
+        return shard
 
-    def _scroll(self, shard: Any, node: qf.Node, *, payload: Any = True, vector: bool = False) -> Iterator[Any]:
-        offset, flt = None, self._filter(node)
+    def _storage(self, dims: int | None = None) -> bool:
+        shard = self._h.check()
+        if shard is None and dims is not None:
+            shard = self._h.ensure_shard(dims)
+        return shard is not None
+
+    def _live_node(self, node: qf.Node) -> qf.Node:
+        return self._h.live(node)
+
+    def _retrieve(self, pids: list[str], fields: list[str] | None, vectors: bool) -> list[Any]:
+        sel: Any = True if fields is None else self._qe.PayloadSelector.Include(fields)
+        with _engine("retrieve"):
+            return list(self._shard().retrieve(pids, sel, vectors))
+
+    def _write(self, points: list[tuple[str, list[float], dict[str, Any]]]) -> None:
+        qe, shard = self._qe, self._shard()
+        self._h.expiring = self._h.expiring or any(qf.F_EXPIRES in p for _, _, p in points)
+        with _engine("upsert"):
+            shard.update(qe.UpdateOperation.upsert_points([qe.Point(i, v, p) for i, v, p in points]))
+            shard.flush()
+
+    def _search(self, vector: list[float], limit: int, node: qf.Node, threshold: float | None) -> list[Any]:
+        qe = self._qe
+        with _engine("query"):
+            return list(self._shard().query(qe.QueryRequest(
+                limit=limit, query=qe.Query.Nearest(vector), filter=qf.to_edge(qe, node), with_payload=True,
+                with_vector=True, score_threshold=threshold)))
+
+    def _nearest(self, vectors: list[list[float]], limit: int, node: qf.Node) -> list[list[Any]]:
+        qe = self._qe
+        flt = qf.to_edge(qe, node)
+        reqs = [qe.QueryRequest(limit=limit, query=qe.Query.Nearest(v), filter=flt, with_vector=True,
+                                params=qe.SearchParams(exact=True)) for v in vectors]
+        with _engine("dedup"):
+            return [list(pts) for pts in self._shard().query_batch(qe.QueryBatchRequest(reqs))]
+
+    def _count_where(self, node: qf.Node) -> int:
+        qe = self._qe
+        with _engine("count"):
+            return int(self._shard().count(qe.CountRequest(exact=True, filter=qf.to_edge(qe, node))))
+
+    def _scroll(self, node: qf.Node, fields: list[str] | None, vectors: bool = False) -> Iterator[Any]:
+        qe, shard = self._qe, self._shard()
+        payload: Any = True if fields is None else (qe.PayloadSelector.Include(fields) if fields else False)
+        offset, flt = None, qf.to_edge(qe, node)
         while True:
             with _engine("scroll"):
-                records, offset = shard.scroll(self._qe.ScrollRequest(
-                    offset=offset, limit=_PAGE, filter=flt, with_payload=payload, with_vector=vector))
+                records, offset = shard.scroll(qe.ScrollRequest(
+                    offset=offset, limit=_PAGE, filter=flt, with_payload=payload, with_vector=vectors))
             yield from records
             if offset is None or not records:
                 return
 
-    def _live(self, shard: Any, ids: list[str], fields: list[str] | None, vectors: bool = False,
-              pids: list[str] | None = None) -> dict[str, Any]:
-        """Records of the live (unexpired) documents among ``ids``, by document id."""
-        pids = list(dict.fromkeys(pids if pids is not None else [qf.point_id(i) for i in ids]))
-        sel: Any = True if fields is None else self._qe.PayloadSelector.Include([qf.F_ID, qf.F_EXPIRES, *fields])
-        with _engine("retrieve"):
-            records = shard.retrieve(pids, sel, vectors)
-        now = qf.to_micros(utcnow())
-        out: dict[str, Any] = {}
-        for r in records:
-            p = r.payload or {}
-            if qf.F_ID in p and (p.get(qf.F_EXPIRES) is None or p[qf.F_EXPIRES] > now):
-                out[p[qf.F_ID]] = r
-        return out
+    def _remove(self, pids: list[str]) -> None:
+        shard = self._shard()
+        with _engine("delete"):
+            shard.update(self._qe.UpdateOperation.delete_points(pids))
+            shard.flush()
 
-    def _raw(self, records: list[Any]) -> F64:
-        """The original vectors of ``records`` as float64 rows (cosine rows are stored as unit vectors)."""
-        x = np.asarray([_vector_of(r) for r in records], dtype=np.float32).astype(np.float64)
-        if self._h.metric == "cosine":
-            norms = np.asarray([float((r.payload or {}).get(qf.F_NORM, 1.0)) for r in records], dtype=np.float64)
-            x *= norms[:, None]
-        return x
-
-    def _docs(self, records: list[Any], with_vector: bool) -> list[Document]:
-        raw = self._raw(records).astype(np.float32).tolist() if with_vector and records else None
-        return [qf.doc_from_payload(r.payload or {}, raw[i] if raw is not None else None)
-                for i, r in enumerate(records)]
-
-    # primitives ----------------------------------------------------------------
-
-    def _upsert_prepared(self, docs: list[PreparedDoc]) -> UpsertResult:
-        self._h.check()
-        shard = self._h.ensure_shard(int(docs[0].vector.shape[0]))
-        qe, opts, result = self._qe, self._h.options, UpsertResult()
-        pids = [qf.point_id(p.doc.id) for p in docs]
-        existing = self._live(shard, [p.doc.id for p in docs], [qf.F_CREATED], pids=pids)
-        live = self._count(None) if opts.max_documents is not None else 0
-        v64 = np.stack([p.vector for p in docs]).astype(np.float64)
-        norms = np.sqrt(np.einsum("ij,ij->i", v64, v64))
-        unit = (v64 / np.where(norms > 0, norms, 1.0)[:, None]).astype(np.float32)
-        stored = (unit if self._h.metric == "cosine" else v64.astype(np.float32)).tolist()
-        new = [i for i, p in enumerate(docs) if p.doc.id not in existing]
-        dedup = _Dedup(self, shard, docs, new, unit) if opts.dedup and new else None
-        points = []
-        for i, p in enumerate(docs):
-            d, old = p.doc, existing.get(p.doc.id)
-            if old is not None and (old.payload or {}).get(qf.F_CREATED) is not None:
-                d.created_at = qf.from_micros(old.payload[qf.F_CREATED])
-            try:
-                payload = qf.payload_from_doc(d, float(np.float32(norms[i])))
-            except InvalidInputError as e:
-                result.add_failure(d.id, e)
-                continue
-            if old is not None:
-                result.updated += 1
-            elif dedup is not None and dedup.is_duplicate(i, d):
-                result.deduplicated += 1
-                result.deduplicated_ids.append(d.id)
-                continue
-            elif opts.max_documents is not None and live + result.inserted >= opts.max_documents:
-                result.add_failure(d.id, f"max_documents limit of {opts.max_documents} reached; not inserted")
-                continue
-            else:
-                result.inserted += 1
-            if dedup is not None:
-                dedup.written(i, pids[i], d.content, updated=old is not None)
-            self._h.expiring = self._h.expiring or qf.F_EXPIRES in payload
-            points.append(qe.Point(pids[i], stored[i], payload))
-        if points:
-            with _engine("upsert"):
-                shard.update(qe.UpdateOperation.upsert_points(points))
-                shard.flush()
-        return result
-
-    def _query(self, vec: Vector, query: Query) -> QueryResult:
-        t0 = time.perf_counter()
-        metric = self._h.metric
-        if query.metric is not None and query.metric != metric:
-            raise InvalidInputError(f"collection {self.name!r} uses metric {metric!r}; a query cannot ask for "
-                                    f"{query.metric!r} (Qdrant indexes one metric per collection)")
-        q64 = vec.astype(np.float64)
-        qn = float(np.sqrt(q64 @ q64))
-        if metric == "cosine" and qn == 0.0:
-            raise InvalidInputError("a zero query vector has no cosine similarity")
-        flt_spec = parse(query.filter)
-        compiled = qf.compile_filter(flt_spec)
-        shard = self._h.check()
-        empty = QueryResult([], query.offset, query.limit)
-        min_score = query.min_score
-        if shard is None or compiled.node == qf.FALSE or (metric == "euclidean" and (min_score or 0) > 1):
-            return empty
-        # The engine ranks candidates in float32; they are re-scored in float64 and sorted by
-        # (score desc, id asc). Candidates are fetched until none unseen can reach the cut.
-        send = (q64 / qn).astype(np.float32).tolist() if metric == "cosine" else vec.tolist()
-        flt = self._filter(self._h.live(compiled.node))
-        eps = (2 * int(vec.shape[0]) + 8) * _EPS32
-        max_d = None if metric != "euclidean" or min_score is None or min_score <= 0 else 1.0 / min_score - 1.0
-        need = query.offset + query.limit
-        n = need + 1
-        while True:
-            with _engine("query"):
-                points = shard.query(self._qe.QueryRequest(limit=n, query=self._qe.Query.Nearest(send),
-                                                           filter=flt, with_payload=True, with_vector=True))
-            if not points:
-                return empty
-            x = self._raw(points)
-            scores, dists = qf.exact_scores(metric, x, q64, qn)
-            docs = self._docs(points, False)
-            keep = [i for i in range(len(points)) if (min_score is None or scores[i] >= min_score)
-                    and (compiled.exact or matches(flt_spec, docs[i]))]
-            keep.sort(key=lambda i: (-scores[i], docs[i].id))
-            if len(points) < n:
-                break  # every candidate seen
-            # Stop once no unseen candidate can reach the cut, allowing for the engine's float32 error.
-            last = float(points[-1].score)  # the engine's score: cosine/dot similarity, or L2 distance
-            big = float(np.sqrt(np.einsum("ij,ij->i", x, x)).max())
-            if metric == "euclidean":
-                tol = float(np.sqrt(eps)) * (qn + big)
-                if max_d is not None and last > max_d + tol:
-                    break
-                if len(keep) >= need and last > float(dists[keep[need - 1]]) + tol:
-                    break
-            else:
-                tol = eps * (1.0 if metric == "cosine" else qn * big)
-                if min_score is not None and last < min_score - tol:
-                    break
-                if len(keep) >= need and last < float(scores[keep[need - 1]]) - tol:
-                    break
-            n *= 2
-        page = keep[query.offset:need]
-        out: list[Document] = self._docs([points[i] for i in page], True) if query.include_embeddings else \
-            [docs[i] for i in page]
-        matches_ = [Match(out[j], float(scores[i]), float(dists[i]), query.offset + j + 1)
-                    for j, i in enumerate(page)]
-        return QueryResult(matches_, query.offset, query.limit, (time.perf_counter() - t0) * 1000.0)
-
-    def _get(self, ids: list[str]) -> list[Document]:
-        shard = self._h.check()
-        if shard is None:
-            return []
-        found = self._live(shard, ids, None, vectors=True)
-        docs = dict(zip(found, self._docs(list(found.values()), True), strict=True))
-        return [docs[i] for i in ids if i in docs]
-
-    def _delete(self, ids: list[str]) -> DeleteResult:
-        shard = self._h.check()
-        live = self._live(shard, ids, []) if shard is not None else {}
-        missing = [i for i in ids if i not in live]
-        if shard is not None:
-            with _engine("delete"):  # expired copies too: they are invisible already
-                shard.update(self._qe.UpdateOperation.delete_points([qf.point_id(i) for i in ids]))
-                shard.flush()
-        return DeleteResult(deleted=len(ids) - len(missing), not_found=len(missing), not_found_ids=missing)
-
-    def _count(self, filter: Filter | None) -> int:
-        shard = self._h.check()
-        spec = parse(filter)
-        compiled = qf.compile_filter(spec)
-        if shard is None or compiled.node == qf.FALSE:
-            return 0
-        node = self._h.live(compiled.node)
-        if compiled.exact:
-            with _engine("count"):
-                return int(shard.count(self._qe.CountRequest(exact=True, filter=self._filter(node))))
-        return sum(1 for r in self._scroll(shard, node) if matches(spec, qf.doc_from_payload(r.payload or {})))
-
-    def _clear(self) -> None:
-        shard = self._h.check()
-        if shard is not None:
-            with _engine("clear"):
-                shard.update(self._qe.UpdateOperation.delete_points_by_filter(self._qe.Filter()))
-                shard.flush()
+    def _remove_where(self, node: qf.Node) -> None:
+        shard = self._shard()
+        with _engine("delete"):
+            shard.update(self._qe.UpdateOperation.delete_points_by_filter(qf.to_edge(self._qe, node)))
+            shard.flush()
 
     # extras --------------------------------------------------------------------
-
-    def purge_expired(self) -> int:
-        """Physically delete expired documents (already invisible); return how many there were."""
-        with self._lock:
-            shard = self._h.check()
-            if shard is None:
-                return 0
-            qe = self._qe
-            expired = qe.Filter(must=[qe.FieldCondition(
-                key=qf.F_EXPIRES, range=qe.RangeFloat(lte=float(qf.to_micros(utcnow()))))])
-            with _engine("purge"):
-                n = int(shard.count(qe.CountRequest(exact=True, filter=expired)))
-                if n:
-                    shard.update(qe.UpdateOperation.delete_points_by_filter(expired))
-                    shard.flush()
-            return n
 
     def optimize(self) -> bool:
         """Purge expired documents, merge segments and build the HNSW index. Blocking: seconds for
@@ -476,77 +341,6 @@ class QdrantCollection(BaseCollection):
 
     def __repr__(self) -> str:
         return f"QdrantCollection(name={self.name!r}, dimensions={self.dimensions}, metric={self._h.metric!r})"
-
-
-class _Dedup(qf.BatchDedup):
-    """Duplicate checks of one upsert call, in order, against the stored live documents (minus those
-    this call replaced) and what this call wrote. Stored matches are looked up for a chunk of new
-    documents at once: one scroll for content hashes, batched exact queries for vectors."""
-
-    TOP = 4
-
-    def __init__(self, coll: QdrantCollection, shard: Any, docs: list[PreparedDoc], new: list[int],
-                 unit: npt.NDArray[np.float32]) -> None:
-        super().__init__(coll.options.dedup_threshold, unit, new)
-        self.coll, self.shard, self.qe = coll, shard, coll._qe
-        self.hits: dict[int, list[str]] = {}  # batch index -> stored point ids with cosine >= threshold
-        self.stored_sha: dict[str, set[str]] = {}
-        self._matrix: tuple[list[str], npt.NDArray[np.float32]] | None = None
-        shas = list({qf.content_sha256(docs[i].doc.content) for i in new if docs[i].doc.content})
-        if shas:
-            node = qf.all_of((qf.live_node(utcnow()), qf.MatchAny(qf.F_SHA, tuple(shas))))
-            for r in coll._scroll(shard, node, payload=self.qe.PayloadSelector.Include([qf.F_SHA])):
-                self.stored_sha.setdefault(r.payload[qf.F_SHA], set()).add(str(r.id))
-
-    def _live_filter(self) -> Any:
-        f = qf.to_edge(self.qe, qf.live_node(utcnow()))
-        return self.qe.Filter(must=[f], must_not=[self.qe.HasIdCondition(set(self.replaced))]) if self.replaced else f
-
-    def _nearest(self, vecs: list[npt.NDArray[np.float32]], limit: int) -> list[list[tuple[str, float]]]:
-        """Exact top-``limit`` stored live rows (cosine shards store unit vectors: dot = cosine)."""
-        qe, flt = self.qe, self._live_filter()
-        reqs = [qe.QueryRequest(limit=limit, query=qe.Query.Nearest(v.tolist()), filter=flt, with_vector=True,
-                                params=qe.SearchParams(exact=True)) for v in vecs]
-        with _engine("dedup"):
-            found = self.shard.query_batch(qe.QueryBatchRequest(reqs)) if reqs else []
-        return [[(str(h.id), float(np.asarray(_vector_of(h), dtype=np.float32) @ v)) for h in pts]
-                for v, pts in zip(vecs, found, strict=True)]
-
-    def _lookup(self, i: int) -> None:
-        """Stored near-duplicates of the chunk of new documents that holds batch index ``i``."""
-        k = self.pos[i] - self.pos[i] % self.CHUNK
-        chunk = [j for j in self.new[k:k + self.CHUNK] if np.any(self.unit[j])]
-        if self.coll._h.metric == "cosine":
-            for j, hits in zip(chunk, self._nearest([self.unit[j] for j in chunk], self.TOP), strict=True):
-                self.hits[j] = [p for p, c in hits if c >= self.threshold]
-                if len(hits) == self.TOP and hits[-1][1] >= self.threshold:
-                    self.hits[j].append("*")  # maybe more beyond TOP: ask again if these get replaced
-            return
-        if self._matrix is None:  # dot/euclidean shards cannot rank by cosine: one scan per call
-            recs = list(self.coll._scroll(self.shard, qf.live_node(utcnow()), payload=False, vector=True))
-            x = np.asarray([_vector_of(r) for r in recs], dtype=np.float64).reshape(len(recs), self.unit.shape[1])
-            n = np.sqrt(np.einsum("ij,ij->i", x, x))
-            self._matrix = ([str(r.id) for r, ok in zip(recs, n > 0, strict=True) if ok],
-                            (x[n > 0] / n[n > 0, None]).astype(np.float32))
-        ids, matrix = self._matrix
-        sims = matrix @ self.unit[chunk].T
-        for c, j in enumerate(chunk):
-            self.hits[j] = [ids[r] for r in np.flatnonzero(sims[:, c] >= self.threshold)]
-
-    def is_duplicate(self, i: int, doc: Document) -> bool:
-        unit = self.unit[i]
-        if self.near_written(i, doc.content):
-            return True
-        if doc.content and any(p not in self.replaced for p in self.stored_sha.get(qf.content_sha256(doc.content), ())):
-            return True
-        if not np.any(unit):
-            return False
-        if i not in self.hits:
-            self._lookup(i)
-        fresh = [p for p in self.hits[i] if p not in self.replaced]
-        if fresh == ["*"]:  # every hit seen was replaced by this call: ask again without them
-            return any(c >= self.threshold for _, c in self._nearest([unit], 1)[0])
-        return bool(fresh)
 
 
 # ------------------------------------------------------------------ store

@@ -1,0 +1,173 @@
+"""The write path of the ``pgvector`` backend: row encoding, duplicate detection and bulk loading.
+
+Everything here runs inside the caller's transaction, after it locked the collection's catalog row
+(``SELECT ... FOR UPDATE``): writers of one collection are serialized across connections and
+processes, so ``max_documents`` and dedup decisions can never race.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from aixpy.errors import InvalidInputError
+from aixpy.vectorstores import _pg_sql as q
+from aixpy.vectorstores.base import CollectionOptions, PreparedDoc
+from aixpy.vectorstores.types import Document, UpsertResult
+
+__all__ = ["BULK_MIN", "COPY_TYPES", "encode_row", "write_batch"]
+
+#: An upsert of at least this many documents into an empty table is loaded with COPY, indexes after.
+BULK_MIN = 500
+COPY_TYPES = ["text", "text", "text", "vector", "text", "jsonb", "text[]", "text", "text", "text",
+              "timestamptz", "timestamptz", "timestamptz"]
+_DEDUP_EPS = 1e-6  # same slack as the memory backend's float32 comparison
+
+
+def _identity(s: Any) -> str:
+    return str(s)
+
+
+def content_sha256(content: str) -> str:
+    return hashlib.sha256(content.encode("utf-8")).hexdigest()
+
+
+class _Written:
+    """What one upsert call wrote so far (content hashes, unit vectors) and which stored documents
+    it replaced (their stored version no longer counts), for in-order duplicate checks."""
+
+    def __init__(self, threshold: float, unit: npt.NDArray[np.float32]) -> None:
+        self.threshold = threshold - _DEDUP_EPS
+        self.unit = unit
+        self.hashes: set[str] = set()
+        self.written_units = np.empty_like(unit)  # rows [:n] = unit vectors written (non-zero only)
+        self.n = 0
+        self.replaced: set[str] = set()
+
+    def near_written(self, i: int, content: str) -> bool:
+        if content and content_sha256(content) in self.hashes:
+            return True
+        if not self.n or not np.any(self.unit[i]):
+            return False
+        return float(np.max(self.written_units[: self.n] @ self.unit[i])) >= self.threshold
+
+    def written(self, i: int, doc_id: str, content: str, *, updated: bool) -> None:
+        if content:
+            self.hashes.add(content_sha256(content))
+        if np.any(self.unit[i]):
+            self.written_units[self.n] = self.unit[i]
+            self.n += 1
+        if updated:
+            self.replaced.add(doc_id)
+
+
+def encode_row(p: PreparedDoc, jsonb: Any) -> tuple[Any, ...]:
+    """The row of ``WRITE_COLUMNS`` for ``p`` (raises :class:`InvalidInputError` for text that
+    PostgreSQL cannot store). ``jsonb`` is psycopg's ``Jsonb`` wrapper class."""
+    d = p.doc
+    what = f"document {d.id!r}"
+    q.check_text(f"{what} content", d.content)
+    for name, v in (("embedding_model", d.embedding_model), ("tenant", d.scope.tenant),
+                    ("user", d.scope.user), ("session", d.scope.session)):
+        if v is not None:
+            q.check_text(f"{what} {name}", v)
+    try:
+        meta = q.exact_json(d.metadata)
+    except InvalidInputError as e:
+        raise InvalidInputError(f"{what}: {e}") from None
+    sha = content_sha256(d.content) if d.content else None
+    return (d.id, d.content, sha, p.vector, d.embedding_model, jsonb(meta, dumps=_identity), list(d.tags),
+            d.scope.tenant, d.scope.user, d.scope.session, d.created_at, d.updated_at, d.expires_at)
+
+
+class _Dedup(_Written):
+    """Duplicate checks of one upsert, in order, with the memory backend's rules: against the stored
+    live documents minus those this call already replaced, and against what this call wrote."""
+
+    def __init__(self, cur: Any, table: str, threshold: float, unit: npt.NDArray[np.float32], new: list[int],
+                 docs: list[PreparedDoc], n_updates: int) -> None:
+        super().__init__(threshold, unit)
+        self.stored_sha: dict[str, set[str]] = {}
+        self.hits: dict[int, list[str]] = {}
+        shas = sorted({content_sha256(docs[i].doc.content) for i in new if docs[i].doc.content})
+        if shas:
+            cur.execute(f"SELECT content_sha256, id FROM {table} WHERE content_sha256 = ANY(%(s)s::text[])",
+                        {"s": shas})
+            for sha, doc_id in cur.fetchall():
+                self.stored_sha.setdefault(sha, set()).add(doc_id)
+        probe = [i for i in new if np.any(unit[i])]
+        if probe:
+            # Exact scan (no index): up to n_updates + 1 stored near-duplicates per new document. If
+            # the limit is reached, at least one of them is not replaced by this call.
+            cur.execute(
+                f"SELECT b.i, ARRAY(SELECT t.id FROM {table} t WHERE (t.embedding <=> b.v) <= %(d)s LIMIT %(k)s) "
+                "FROM unnest(%(v)s::vector[], %(i)s::int[]) AS b(v, i)",
+                {"d": 1.0 - threshold + _DEDUP_EPS, "k": n_updates + 1, "v": [docs[i].vector for i in probe],
+                 "i": probe})
+            self.hits = {int(i): list(found) for i, found in cur.fetchall()}
+
+    def is_duplicate(self, i: int, doc: Document) -> bool:
+        if self.near_written(i, doc.content):
+            return True
+        if doc.content and any(p not in self.replaced for p in self.stored_sha.get(content_sha256(doc.content), ())):
+            return True
+        return any(p not in self.replaced for p in self.hits.get(i, ()))
+
+
+def write_batch(cur: Any, table: str, options: CollectionOptions, docs: list[PreparedDoc],
+                existing: dict[str, datetime], live: int, jsonb: Any) -> tuple[UpsertResult, list[tuple[Any, ...]]]:
+    """Decide, in order, what happens to each document; return the result and the rows to write.
+
+    ``existing`` maps the ids of live stored documents to their ``created_at``; ``live`` is the
+    number of live stored documents.
+    """
+    result = UpsertResult()
+    dedup: _Dedup | None = None
+    if options.dedup:
+        new = [i for i, p in enumerate(docs) if p.doc.id not in existing]
+        if new:
+            v64 = np.stack([p.vector for p in docs]).astype(np.float64)
+            norms = np.sqrt(np.einsum("ij,ij->i", v64, v64))
+            unit = (v64 / np.where(norms > 0, norms, 1.0)[:, None]).astype(np.float32)
+            dedup = _Dedup(cur, table, options.dedup_threshold, unit, new, docs, len(docs) - len(new))
+    rows: list[tuple[Any, ...]] = []
+    limit = options.max_documents
+    for i, p in enumerate(docs):
+        d = p.doc
+        old = existing.get(d.id)
+        if old is not None:
+            d.created_at = old
+        try:
+            row = encode_row(p, jsonb)
+        except InvalidInputError as e:
+            result.add_failure(d.id, e)
+            continue
+        if old is not None:
+            result.updated += 1
+        elif dedup is not None and dedup.is_duplicate(i, d):
+            result.deduplicated += 1
+            result.deduplicated_ids.append(d.id)
+            continue
+        elif limit is not None and live + result.inserted >= limit:
+            result.add_failure(d.id, f"max_documents limit of {limit} reached; not inserted")
+            continue
+        else:
+            result.inserted += 1
+        if dedup is not None:
+            dedup.written(i, d.id, d.content, updated=old is not None)
+        rows.append(row)
+    return result, rows
+
+
+def copy_rows(cur: Any, table: str, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Load ``rows`` with binary COPY (vectors in pgvector's binary format)."""
+    cols = ", ".join(q.WRITE_COLUMNS)
+    with cur.copy(f"COPY {table} ({cols}) FROM STDIN (FORMAT BINARY)", {}) as copy:
+        copy.set_types(COPY_TYPES)
+        for row in rows:
+            copy.write_row(row)
