@@ -1,4 +1,4 @@
-"""The ``aixpy`` command line: index, search, embed, doctor, version."""
+"""The ``aixpy`` command line: index, search, embed, collections, bench, chat, models, doctor, version."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from aixpy._version import __version__
-from aixpy.cli._runtime import resolve
+from aixpy.cli._runtime import resolve, save_if_snapshot
 from aixpy.errors import AixpyError, UserError
 
 __all__ = ["app", "main"]
@@ -26,6 +26,8 @@ app = typer.Typer(
     help="One API over embedding providers, vector stores and LLMs. Works offline by default.\n\n"
     "aixpy index docs/ : chunk, embed (local model) and store under ./.aixpy/\n\n"
     "aixpy search \"how do I…\" : ranked results with score, source and snippet\n\n"
+    "aixpy collections list --store pgvector : what a vector store holds\n\n"
+    "aixpy bench embeddings --providers local,hash : latency, throughput and cost side by side\n\n"
     "aixpy chat -m openai:gpt-4o-mini \"hi\" : any of 7 LLM providers, streamed\n\n"
     "Config comes from --config, then $AIXPY_CONFIG, then ./aixpy.yaml, else offline defaults.",
     no_args_is_help=True,
@@ -44,6 +46,11 @@ CollectionOpt = Annotated[
     str | None, typer.Option("--collection", help="Collection name (default: from config, or knowledge_base).")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
+StoreOpt = Annotated[
+    str | None,
+    typer.Option("--store", help="Vector store: memory, qdrant, pgvector or firestore, overriding "
+                 "vectorstore.provider (that provider's block of the config is kept).", show_default=False),
+]
 
 def _fail(e: BaseException) -> typer.Exit:
     err.print(f"[bold red]error:[/] {e}", highlight=False, markup=True, soft_wrap=True)
@@ -65,6 +72,7 @@ def index(
     path: Annotated[Path, typer.Argument(help="Directory or file to index (md, txt, rst, html).")],
     config: ConfigOpt = None,
     collection: CollectionOpt = None,
+    store: StoreOpt = None,
     chunk_size: Annotated[int, typer.Option(help="Max characters per chunk.", min=50)] = 800,
     overlap: Annotated[int, typer.Option(help="Characters shared by consecutive chunks.", min=0)] = 120,
     as_json: JsonOpt = False,
@@ -73,14 +81,14 @@ def index(
     from aixpy.rag.indexer import Indexer
 
     with _errors():
-        rt = resolve(config)
+        rt = resolve(config, store=store)
         t0 = time.perf_counter()
-        with rt.open_embedder() as emb, rt.open_store() as store:
-            coll = rt.open_collection(store, emb, collection)
+        with rt.open_embedder() as emb, rt.open_store() as vs:
+            coll = rt.open_collection(vs, emb, collection)
             indexer = Indexer(emb, coll, chunk_size=chunk_size, overlap=overlap)
             with _progress(quiet=as_json) as progress:
                 report = indexer.index_path(path, progress=progress)
-            _save_if_snapshot(store)
+            save_if_snapshot(vs)
             total = coll.count()
         elapsed = time.perf_counter() - t0
     if as_json:
@@ -89,20 +97,13 @@ def index(
         out.print(
             f"[bold green]indexed[/] {report.files_indexed} file(s), {report.chunks_embedded} chunk(s) embedded; "
             f"{report.files_unchanged} unchanged, {report.chunks_deleted} stale chunk(s) removed; "
-            f"collection [bold]{rt.collection_name(collection)}[/] holds {total} chunk(s) "
+            f"collection [bold]{rt.collection_name(collection)}[/] ({rt.vectorstore.provider}) holds {total} chunk(s) "
             f"[dim]({elapsed:.1f}s, config: {rt.source})[/]"
         )
     for f in report.failures:
         err.print(f"[yellow]warning:[/] {f}", highlight=False)
     if report.failures:
         raise typer.Exit(1)
-
-
-def _save_if_snapshot(store: Any) -> None:
-    path = getattr(getattr(store, "config", None), "path", None)
-    save = getattr(store, "save", None)
-    if path and callable(save):
-        save(path)
 
 
 @contextmanager
@@ -133,6 +134,7 @@ def search(
     query: Annotated[str, typer.Argument(help="What to look for, in plain words.")],
     config: ConfigOpt = None,
     collection: CollectionOpt = None,
+    store: StoreOpt = None,
     limit: Annotated[int, typer.Option("--limit", "-k", help="Number of results.", min=1, max=1000)] = 5,
     min_score: Annotated[float | None, typer.Option(help="Drop results scoring below this.")] = None,
     where: Annotated[
@@ -148,9 +150,14 @@ def search(
         if not query.strip():
             raise UserError("the query is empty")
         flt = filters.parse(json.loads(where)) if where else None
-        rt = resolve(config)
-        with rt.open_embedder() as emb, rt.open_store() as store:
-            coll = rt.open_collection(store, emb, collection)
+        rt = resolve(config, store=store)
+        with rt.open_embedder() as emb, rt.open_store() as vs:
+            name = rt.collection_name(collection)
+            if name not in vs.list_collections():
+                raise UserError(f"collection {name!r} is empty; run `aixpy index PATH"
+                                f"{' --store ' + store if store else ''}"
+                                f"{' --collection ' + name if collection else ''}` first")
+            coll = rt.open_collection(vs, emb, collection)
             if coll.count() == 0:
                 raise UserError(f"collection {coll.name!r} is empty; run `aixpy index PATH` first")
             hits = run_search(emb, coll, query, limit=limit, min_score=min_score, filter=flt)
@@ -173,26 +180,45 @@ def search(
 
 @app.command()
 def embed(
-    text: Annotated[str, typer.Argument(help="Text to embed ('-' reads stdin).")],
+    texts: Annotated[list[str], typer.Argument(help="Text(s) to embed ('-' reads one text from stdin).",
+                                               show_default=False)],
+    provider: Annotated[str | None, typer.Option(
+        "--provider", "-p", help="Embeddings provider (local, hash, openai, huggingface, huggingface_tei, "
+        "ollama), overriding embeddings.provider.", show_default=False)] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Model of that provider.",
+                                              show_default=False)] = None,
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Embed one text and show its vector (model, dimensions, norm, first values)."""
+    """Embed text(s): shows model, dimensions, latency, tokens and cost when known, and the first values."""
+    from aixpy.cli._bench import tracked, usage_from
+
     with _errors():
-        if text == "-":
-            text = sys.stdin.read()
-        rt = resolve(config)
-        with rt.open_embedder() as emb:
+        if texts == ["-"]:
+            texts = [sys.stdin.read()]
+        rt = resolve(config, provider=provider, model=model)
+        emb, tracker = tracked(rt.open_embedder())
+        with emb:
             t0 = time.perf_counter()
-            vec = emb.embed(text)
+            vecs: list[list[float]] = emb.embed_array(texts).tolist()
             ms = (time.perf_counter() - t0) * 1000
-            model, dims = emb.model(), emb.dimensions()
+            name, dims, used = emb.model(), emb.dimensions(), usage_from(tracker)
+    info: dict[str, Any] = {"provider": rt.embeddings.provider, "model": name, "dimensions": dims,
+                            "texts": len(vecs), "latency_ms": round(ms, 3), **used.as_dict()}
     if as_json:
-        out.print_json(json.dumps({"model": model, "dimensions": dims, "embedding": vec}))
+        if len(vecs) == 1:
+            info["embedding"] = vecs[0]
+        info["embeddings"] = vecs
+        out.print_json(json.dumps(info))
         return
-    norm = sum(v * v for v in vec) ** 0.5
-    head = ", ".join(f"{v:+.4f}" for v in vec[:8])
-    out.print(f"model [bold]{model}[/]  dimensions {dims}  norm {norm:.4f}  ({ms:.1f} ms)\n[{head}, …]")
+    cost = f"  {used.describe()}" if used.tokens is not None else ""
+    out.print(f"{rt.embeddings.provider} model [bold]{name}[/]  dimensions {dims}  {len(vecs)} text(s) in "
+              f"{ms:.1f} ms{cost}", highlight=False)
+    for text, vec in zip(texts, vecs, strict=True):
+        norm = sum(v * v for v in vec) ** 0.5
+        head = ", ".join(f"{v:+.4f}" for v in vec[:8])
+        label = text if len(text) <= 40 else text[:39] + "…"
+        out.print(f"[dim]{label!r}[/] norm {norm:.4f} [{head}, …]", highlight=False)
 
 
 @app.command()
@@ -210,14 +236,18 @@ def version() -> None:
     out.print(f"aixpy {__version__}")
 
 
-def _register_llm_commands() -> None:
+def _register_commands() -> None:
+    from aixpy.cli._bench import app as bench_app
+    from aixpy.cli._collections import app as collections_app
     from aixpy.cli._llm import chat, models
 
     app.command()(chat)
     app.command()(models)
+    app.add_typer(collections_app, name="collections")
+    app.add_typer(bench_app, name="bench")
 
 
-_register_llm_commands()
+_register_commands()
 
 
 def main() -> None:
