@@ -24,6 +24,7 @@ connect/read/write/TLS handshake gets at most the time left, so a slow-drip body
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
 import ssl
@@ -96,6 +97,19 @@ def _clamp(timeout: float | None, exc: type[Exception]) -> float | None:
         raise exc("total request deadline exceeded")
     return left if timeout is None else min(timeout, left)
 
+
+
+@functools.lru_cache(maxsize=4)
+def _shared_context(verify: bool, trust_env: bool) -> ssl.SSLContext:
+    return httpx.create_ssl_context(verify=verify, trust_env=trust_env)
+
+
+def ssl_context_for(verify: ssl.SSLContext | bool, trust_env: bool) -> ssl.SSLContext:
+    """The TLS context for a pool. Loading the CA bundle costs ~60 ms, so the default contexts are built
+    once per process and shared by every client (an ``SSLContext`` is safe to share between connections)."""
+    if isinstance(verify, ssl.SSLContext):
+        return verify
+    return _shared_context(bool(verify), trust_env)
 
 class _Pinner:
     """The I/O-free half shared by both backends: host check and address validation."""
@@ -320,7 +334,7 @@ class GuardedTransport(httpx.HTTPTransport):
         self._check = _RequestChecker(policy)
         self.backend = GuardedBackend(policy, resolver, network_backend)
         self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(verify=verify, trust_env=trust_env),
+            ssl_context=ssl_context_for(verify, trust_env),
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
@@ -361,7 +375,7 @@ class AsyncGuardedTransport(httpx.AsyncHTTPTransport):
         self._check = _RequestChecker(policy)
         self.backend = AsyncGuardedBackend(policy, resolver, network_backend)
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(verify=verify, trust_env=trust_env),
+            ssl_context=ssl_context_for(verify, trust_env),
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
