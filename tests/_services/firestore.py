@@ -7,6 +7,7 @@ skips) with the log tail when it cannot start.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 import urllib.request
@@ -15,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from tests._services._proc import fail, free_port, stop_process, wait_until
+from tests._services._proc import fail, free_port, log_tail, stop_process, wait_until
+from tests._services.postgres import ServiceError
 
-__all__ = ["firestore_emulator", "firestore_emulator_jar"]
+__all__ = ["firestore_emulator", "firestore_emulator_jar", "start_firestore_emulator"]
 
 PACKAGE = "google-cloud-cli-firestore-emulator"
 MAIN_CLASS = "com.google.cloud.datastore.emulator.firestore.CloudFirestore"
@@ -38,17 +40,18 @@ def _ready(port: int) -> bool:
         return bool(r.status == 200)
 
 
-@pytest.fixture(scope="session")
-def firestore_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``"127.0.0.1:PORT"`` of a running Firestore emulator (with vector search), for the session."""
+@contextlib.contextmanager
+def start_firestore_emulator(log_dir: Path) -> Iterator[str]:
+    """Start the emulator JVM on a free port; yield ``"127.0.0.1:PORT"``; stop it.
+
+    Raises :class:`ServiceError` (with the log tail) when it cannot start. Used by the fixture below
+    and by ``bench/vectorstores.py``.
+    """
     jar = firestore_emulator_jar()
     java = shutil.which("java")
     if jar is None or java is None:
-        fail("firestore emulator", f"needs java ({java or 'missing'}) and the {PACKAGE} package "
-             f"(jar: {jar or 'missing'})")
-    assert jar is not None
-    assert java is not None
-    log = tmp_path_factory.mktemp("firestore") / "emulator.log"
+        raise ServiceError(f"needs java ({java or 'missing'}) and the {PACKAGE} package (jar: {jar or 'missing'})")
+    log = log_dir / "firestore-emulator.log"
     port = free_port()
     with open(log, "wb") as out:
         proc = subprocess.Popen(
@@ -57,7 +60,19 @@ def firestore_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str
     try:
         if not wait_until(lambda: _ready(port), START_TIMEOUT, proc, interval=0.1):
             why = f"exited with {proc.returncode}" if proc.poll() is not None else f"not ready in {START_TIMEOUT:.0f} s"
-            fail("firestore emulator", why, log)
+            raise ServiceError(f"{why}\n--- log tail ---\n{log_tail(log)}")
         yield f"127.0.0.1:{port}"
     finally:
         stop_process(proc)
+
+
+@pytest.fixture(scope="session")
+def firestore_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``"127.0.0.1:PORT"`` of a running Firestore emulator (with vector search), for the session."""
+    with contextlib.ExitStack() as stack:
+        try:
+            host = stack.enter_context(start_firestore_emulator(tmp_path_factory.mktemp("firestore")))
+        except ServiceError as e:  # the tests that need it fail loudly, never skip
+            fail("firestore emulator", str(e))
+            raise  # unreachable
+        yield host

