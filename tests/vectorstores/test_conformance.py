@@ -1,7 +1,9 @@
 """Conformance suite: every backend must pass it unchanged, through the public API only.
 
-Filters live in ``test_conformance_filters.py``; search quality, metrics and paging in
-``test_conformance_search.py``.
+Filters and strict scope isolation live in ``test_conformance_filters.py``; search quality, metrics,
+min_score and paging in ``test_conformance_search.py``; what writes do to later reads (update
+semantics, mixed batches, clear, TTL, dedup and max_documents interplay) in
+``test_conformance_lifecycle.py``.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from aixpy.vectorstores import BaseCollection, Query, filters
+from aixpy.vectorstores import BaseCollection, Query, Scope, filters
 
 from ._support import MIN_RECALL_AT_10, brute_force, doc, ids, is_exact, low_rank
 from .conftest import MakeCollection
@@ -111,6 +111,47 @@ def test_min_score(thirty: BaseCollection) -> None:
     assert len(thirty.query(Query(QV, limit=30, min_score=-1.0)).matches) == 30
 
 
+@pytest.mark.parametrize("metric", ["cosine", "dot", "euclidean"])
+def test_min_score_under_each_metric(make_collection: MakeCollection, metric: str) -> None:
+    c = make_collection(dimensions=8, metric=metric)
+    data = low_rank(30, 8, 3, seed=11)
+    c.upsert_batch([doc(f"p{i:02d}", row, tags=["even" if i % 2 == 0 else "odd"]) for i, row in enumerate(data)])
+    rows, scores = brute_force(data, np.asarray(QV, dtype=np.float32), 30, metric)
+    want = [f"p{i:02d}" for i in rows]
+    if metric == "dot":
+        assert scores[-1] < 0 < scores[0]  # negative dot scores are filtered like any other
+    for cut_at in (1, 7, 29):
+        cut = (scores[cut_at - 1] + scores[cut_at]) / 2
+        got = c.query(Query(QV, limit=30, min_score=cut)).matches
+        assert [m.document.id for m in got] == want[:cut_at]
+        assert all(m.score >= cut for m in got)
+        f = filters.tags_any("even")
+        kept = [i for i in want[:cut_at] if int(i[1:]) % 2 == 0]
+        assert ids(c.query(Query(QV, limit=30, min_score=cut, filter=f))) == kept
+    exact_score = c.query(Query(QV, limit=1)).matches[0].score
+    assert ids(c.query(Query(QV, limit=5, min_score=exact_score - 1e-4)))[:1] == want[:1]
+    assert c.query(Query(QV, limit=5, min_score=scores[0] + 1e-3)).matches == []
+
+
+def test_paging_beyond_the_end(thirty: BaseCollection) -> None:
+    everything = ids(thirty.query(Query(QV, limit=30)))
+    for offset, limit in ((29, 5), (30, 1), (31, 10), (500, 10), (0, 100), (25, 10_000)):
+        page = thirty.query(Query(QV, limit=limit, offset=offset))
+        assert ids(page) == everything[offset : offset + limit]
+        assert (page.offset, page.limit) == (offset, limit)
+    f = filters.field("nothing").exists() | filters.tags_any("none")
+    assert thirty.query(Query(QV, limit=5, offset=3, filter=f)).matches == []
+
+
+def test_explicit_collection_metric_equals_default(make_collection: MakeCollection) -> None:
+    for metric in ("cosine", "dot", "euclidean"):
+        c = make_collection(dimensions=8, metric=metric)
+        c.upsert_batch([doc(f"p{i:02d}", row) for i, row in enumerate(low_rank(12, 8, 3, seed=5))])
+        implicit = [(m.document.id, m.score, m.distance) for m in c.query(Query(QV, limit=12))]
+        explicit = [(m.document.id, m.score, m.distance) for m in c.query(Query(QV, limit=12, metric=metric))]
+        assert implicit == explicit
+
+
 # ------------------------------------------------------------------ agreement with brute force
 
 N, DIMS, RANK, SEED = 2000, 32, 8, 20240601
@@ -153,3 +194,47 @@ def test_filtered_top_k_matches_brute_force(make_collection: MakeCollection, bac
         if is_exact(backend):
             assert got == want
     assert hits / (10 * len(queries)) >= (1.0 if is_exact(backend) else MIN_RECALL_AT_10)
+
+
+def test_low_rank_filters_scope_and_paging_match_brute_force(make_collection: MakeCollection, backend: str) -> None:
+    """Selective filters (1%, 5%), a scope filter, combinations and page 2 against the exact answer.
+
+    Selective filters are the classic trap of filtered ANN search: the index's nearest candidates
+    rarely pass the filter, so a backend must not simply post-filter a fixed candidate list.
+    """
+    data = low_rank(N, DIMS, RANK, seed=SEED)
+    queries = low_rank(10, DIMS, RANK, seed=SEED + 3)
+    c = make_collection(dimensions=DIMS)
+    tenants = ["t0", "t1", "t2"]
+    docs = [doc(f"d{i:05d}", row, metadata={"b100": i % 100, "b20": i % 20},
+                tags=["rare"] if i % 50 == 7 else [], scope=Scope(tenant=tenants[i % 3]))
+            for i, row in enumerate(data)]
+    assert c.upsert_batch(docs).inserted == N
+    cases: list[tuple[str, filters.Filter | None, int, int]] = [
+        ("1% field", filters.field("b100").eq(42), 0, 10),
+        ("1% field paged", filters.field("b100").eq(42), 10, 10),
+        ("2% tags", filters.tags_any("rare"), 0, 10),
+        ("5% range", filters.field("b20").lt(1), 0, 10),
+        ("scope", filters.tenant("t1"), 0, 10),
+        ("scope and 5%", filters.tenant("t2") & filters.field("b20").eq(4), 0, 10),
+        ("page 2", None, 10, 10),
+        ("deep page", None, 40, 10),
+    ]
+    exact = is_exact(backend)
+    for name, flt, offset, limit in cases:
+        keep = np.arange(N) if flt is None else np.asarray([i for i, d in enumerate(docs) if filters.matches(flt, d)])
+        if flt is not None:
+            assert c.count(flt) == keep.size, name
+        hits = total = 0
+        for q in queries:
+            rows, _ = brute_force(data[keep], q, offset + limit, "cosine")
+            want = [f"d{keep[i]:05d}" for i in rows[offset:]]
+            got = ids(c.query(Query(q.tolist(), limit=limit, offset=offset, filter=flt)))
+            assert len(got) == len(want), name
+            if flt is not None:
+                assert set(got) <= {f"d{i:05d}" for i in keep}, name
+            if exact:
+                assert got == want, name
+            hits += len(set(got) & set(want))
+            total += len(want)
+        assert hits / total >= (1.0 if exact else MIN_RECALL_AT_10), (name, hits / total)

@@ -46,9 +46,9 @@ class MemoryStoreConfig(StrictModel):
     index: Literal["exact", "hnsw", "auto"] = Field(
         "exact", description="exact: brute force; hnsw: approximate index; auto: hnsw above hnsw_threshold docs")
     hnsw_threshold: int = Field(20_000, ge=1, description="with index=auto, build HNSW above this many documents")
-    hnsw_m: int = Field(16, ge=2, le=128)
-    hnsw_ef_construction: int = Field(200, ge=4, le=4096)
-    hnsw_ef_search: int = Field(128, ge=1, le=4096)
+    hnsw_m: int = Field(32, ge=2, le=128, description="HNSW graph degree (faiss M)")
+    hnsw_ef_construction: int = Field(100, ge=4, le=4096)
+    hnsw_ef_search: int = Field(256, ge=1, le=4096, description="base search width; raised for deep pages and filters")
 
 
 class QdrantStoreConfig(StrictModel):

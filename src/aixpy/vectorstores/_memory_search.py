@@ -1,16 +1,24 @@
-"""Top-k candidate selection over a float32 score vector (the memory backend's hot path)."""
+"""Search helpers of the memory backend: top-k candidate selection (the hot path) and near-duplicate checks."""
 
 from __future__ import annotations
 
+import hashlib
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["select_candidates"]
+if TYPE_CHECKING:
+    from aixpy.vectorstores.memory import MemoryCollection
+    from aixpy.vectorstores.types import Document
+
+__all__ = ["Dedup", "content_hash", "select_candidates"]
 
 F32 = npt.NDArray[np.float32]
 Rows = npt.NDArray[np.intp]
+
+_DEDUP_CHUNK = 64
 
 
 def select_candidates(s: F32, k: int, tol: float) -> Rows:
@@ -40,3 +48,64 @@ def select_candidates(s: F32, k: int, tol: float) -> Rows:
     r, c = np.nonzero(grid[:, hit] >= thr)
     idx = r * groups + hit[c]
     return np.concatenate((idx, m + np.flatnonzero(tail >= thr)))
+
+
+def content_hash(content: str) -> str | None:
+    """sha256 of the content; empty content is never a content duplicate."""
+    return hashlib.sha256(content.encode("utf-8")).hexdigest() if content else None
+
+
+class Dedup:
+    """Near-duplicate check for the new documents of one upsert, in order.
+
+    Cosines against the stored rows are computed in chunks of documents with one matrix product;
+    rows written after a chunk's product ("stale") are masked out and compared directly.
+    """
+
+    def __init__(self, coll: MemoryCollection, new: list[int], unit: F32) -> None:
+        self._c = coll
+        self._new = new
+        self._pos = {i: p for p, i in enumerate(new)}
+        self._unit = unit
+        self._thr = coll.options.dedup_threshold - 1e-6
+        self._start = -1
+        self._sims: F32 = np.empty((0, 0), dtype=np.float32)
+        self._stale: list[int] = []
+
+    def _cosines(self, rows: Rows | slice, u: F32) -> F32:
+        c = self._c
+        s: F32 = c._vecs[rows] @ u.T
+        if not c._normalized:
+            norms = c._norms[rows]
+            shape = (-1, 1) if s.ndim == 2 else (-1,)
+            np.divide(s, norms.reshape(shape), out=s, where=norms.reshape(shape) > 0)
+        return s
+
+    def is_duplicate(self, i: int, doc: Document) -> bool:
+        c = self._c
+        h = content_hash(doc.content)
+        if h is not None and h in c._hash_count:
+            return True
+        u = self._unit[i]
+        if not np.any(u):
+            return False
+        p = self._pos[i]
+        if self._start < 0 or p >= self._start + _DEDUP_CHUNK:
+            self._start = p
+            block = self._unit[self._new[p : p + _DEDUP_CHUNK]]
+            self._sims = self._cosines(slice(0, c._n), block).T.copy()  # (docs, rows)
+            self._stale = []
+        sims = self._sims[p - self._start]
+        stale = [r for r in self._stale if r < sims.shape[0]]
+        if stale:
+            sims = sims.copy()
+            sims[stale] = -np.inf
+        if sims.size and float(sims.max()) >= self._thr:
+            return True
+        if self._stale:
+            fresh = self._cosines(np.asarray(self._stale, dtype=np.intp), u)
+            return bool(float(fresh.max()) >= self._thr)
+        return False
+
+    def written(self, row: int) -> None:
+        self._stale.append(row)

@@ -1,7 +1,9 @@
 """In-memory vector store: the exact-search reference backend.
 
 Every collection keeps its vectors in one contiguous float32 matrix (rows pre-normalised for the
-cosine metric) and answers queries with one matrix product and a vectorised top-k. Data lives in
+cosine metric) and answers queries with one matrix product and a vectorised top-k. Optionally
+(``memory.index: hnsw|auto``, extra ``ann``) large collections search through a faiss HNSW index
+instead; see :mod:`aixpy.vectorstores._memory_ann`. Data lives in
 process memory and is **lost on restart unless you call** :meth:`MemoryStore.save`; when
 ``memory.path`` is configured, the snapshot at that path is loaded on open (never written
 implicitly).
@@ -10,7 +12,6 @@ implicitly).
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import math
 import os
 import threading
@@ -26,8 +27,9 @@ import numpy.typing as npt
 from aixpy.config.stores import MemoryStoreConfig, VectorStoreConfig
 from aixpy.errors import InvalidInputError, StoreError
 from aixpy.vectorstores import _memory_snapshot as snap
+from aixpy.vectorstores._memory_ann import AnnSettings, HnswIndex, load_faiss
 from aixpy.vectorstores._memory_filter import FilterIndex
-from aixpy.vectorstores._memory_search import select_candidates
+from aixpy.vectorstores._memory_search import Dedup, content_hash, select_candidates
 from aixpy.vectorstores.base import BaseCollection, CollectionOptions, PreparedDoc, VectorStore
 from aixpy.vectorstores.filters import Filter, parse
 from aixpy.vectorstores.types import (
@@ -50,10 +52,10 @@ F64 = npt.NDArray[np.float64]
 Rows = npt.NDArray[np.intp]
 
 _MIN_CAPACITY = 16
-_DEDUP_CHUNK = 64
 _EXACT_CHUNK = 8192
 _BATCH_BYTES = 128 << 20  # most bytes of the score buffer of one query_batch chunk
 _EPS32 = 2.0**-24
+_ANN_BATCH = 256  # queries per faiss search in query_batch
 
 
 # ------------------------------------------------------------------ helpers
@@ -82,24 +84,22 @@ def _copy_doc(d: Document, embedding: list[float] | None) -> Document:
                     list(d.tags), Scope(s.tenant, s.user, s.session), d.created_at, d.updated_at, d.expires_at)
 
 
-def _content_hash(content: str) -> str | None:
-    """sha256 of the content; empty content is never a content duplicate."""
-    return hashlib.sha256(content.encode("utf-8")).hexdigest() if content else None
-
-
 # ------------------------------------------------------------------ collection
 
 
 class MemoryCollection(BaseCollection):
-    """One collection held in process memory; exact nearest-neighbour search.
+    """One collection held in process memory; exact nearest-neighbour search, or HNSW candidates
+    re-scored exactly when the store's ``ann`` settings say so (same result format and order).
 
     Expired documents are invisible from their ``expires_at`` on and are purged at the next call.
     Metadata is stored as a deep copy (tuples become lists). Content dedup ignores empty content.
     Filtered queries build per-field columns once and reuse them until the next write.
     """
 
-    def __init__(self, name: str, options: CollectionOptions | None = None) -> None:
+    def __init__(self, name: str, options: CollectionOptions | None = None, ann: AnnSettings | None = None) -> None:
         super().__init__(name, options)
+        self._ann_settings = ann or AnnSettings()
+        self._ann: HnswIndex | None = None
         self._normalized = self.options.metric == "cosine"
         self._n = 0
         self._vecs: F32 = np.empty((0, self._dimensions or 0), dtype=np.float32)
@@ -135,6 +135,8 @@ class MemoryCollection(BaseCollection):
         self._vecs, self._norms, self._expires = vecs, norms, expires
 
     def _write(self, row: int, doc: Document, vec: F32, norm: float) -> None:
+        if self._ann is not None:
+            self._ann.changed(row)
         self._vecs[row] = vec
         self._norms[row] = norm
         exp = math.inf if doc.expires_at is None else doc.expires_at.timestamp()
@@ -145,7 +147,7 @@ class MemoryCollection(BaseCollection):
             old = self._hashes[row]
             if old is not None:
                 self._unhash(old)
-            h = _content_hash(doc.content)
+            h = content_hash(doc.content)
             self._hashes[row] = h
             if h is not None:
                 self._hash_count[h] = self._hash_count.get(h, 0) + 1
@@ -171,6 +173,8 @@ class MemoryCollection(BaseCollection):
     def _remove(self, row: int) -> None:
         """Delete ``row`` by moving the last row into its place."""
         last = self._n - 1
+        if self._ann is not None:
+            self._ann.removed(row, last)
         h = self._hashes[row]
         if h is not None:
             self._unhash(h)
@@ -231,7 +235,7 @@ class MemoryCollection(BaseCollection):
         unit = (v64 / safe).astype(np.float32)
         stored = unit if self._normalized else v64.astype(np.float32)
         norms32 = norms.astype(np.float32)
-        dedup = _Dedup(self, [i for i, p in enumerate(docs) if p.doc.id not in self._rows], unit) \
+        dedup = Dedup(self, [i for i, p in enumerate(docs) if p.doc.id not in self._rows], unit) \
             if self.options.dedup else None
         limit = self.options.max_documents
         result = UpsertResult()
@@ -335,24 +339,61 @@ class MemoryCollection(BaseCollection):
         k = query.offset + query.limit
         qv, q64, qn, tol = self._query_vector(vec, metric)
         n = self._n
-        if flt is None:
-            if n == 0:
-                return QueryResult([], query.offset, query.limit)
-            s = self._transform(self._vecs[:n] @ qv, metric, None)
-            rows = select_candidates(s, k, tol)
-        else:
-            sub = self._filter_rows(flt)
-            if sub.size == 0:
-                return QueryResult([], query.offset, query.limit)
-            base = self._vecs[sub] @ qv if sub.size * 2 < n else (self._vecs[:n] @ qv)[sub]
-            rows = sub[select_candidates(self._transform(base, metric, sub), k, tol)]
+        if n == 0:
+            return QueryResult([], query.offset, query.limit)
+        ann = self._index_for(metric)
+        sub = None if flt is None else self._filter_rows(flt)
+        if sub is not None and sub.size == 0:
+            return QueryResult([], query.offset, query.limit)
+        rows = None if ann is None else ann.candidates(qv[None, :], [k], [tol], n, sub)[0]
+        if rows is None:
+            rows = self._exact_rows(qv, metric, k, tol, sub)
         return self._finish(rows, metric, q64, qn, query, t0)
+
+    def _exact_rows(self, qv: F32, metric: Metric, k: int, tol: float, sub: Rows | None) -> Rows:
+        """Brute-force candidates: the exact top-``k`` plus near-ties (of ``sub`` if given)."""
+        n = self._n
+        if sub is None:
+            return select_candidates(self._transform(self._vecs[:n] @ qv, metric, None), k, tol)
+        base = self._vecs[sub] @ qv if sub.size * 2 < n else (self._vecs[:n] @ qv)[sub]
+        picked: Rows = sub[select_candidates(self._transform(base, metric, sub), k, tol)]
+        return picked
+
+    # ------------------------------------------------------------------ HNSW (optional)
+
+    def _index_for(self, metric: Metric) -> HnswIndex | None:
+        """The synced HNSW index when a query with ``metric`` should use it, else ``None``.
+
+        Only the collection's own metric is indexed; ``auto`` drops the index again when the
+        collection shrinks below half the threshold.
+        """
+        st = self._ann_settings
+        if not st.wanted(self._n, self._ann is not None):
+            self._ann = None
+            return None
+        if metric != self.options.metric or self._n == 0:
+            return None
+        if self._ann is None:
+            self._ann = HnswIndex(st, self._dimensions or 0, self.options.metric)
+        self._ann.sync(self._vecs[: self._n])
+        return self._ann
+
+    def index_stats(self) -> dict[str, Any]:
+        """How searches run now: ``{"index": "exact" | "hnsw", "slots": int, "tombstones": int}``.
+
+        The HNSW graph is built (or dropped, for ``auto``) at the next query, not at upsert.
+        """
+        with self._lock:
+            a = self._ann
+            return {"index": "exact" if a is None else "hnsw", "slots": a.slots if a else 0,
+                    "tombstones": a.tombstones if a else 0}
 
     def query_batch(self, queries: Sequence[Query]) -> list[QueryResult]:
         """Run many queries at once; each result equals ``query()`` of that query.
 
         Unfiltered queries share one float32 matrix product per chunk of queries (much faster than
-        a loop of ``query()``); filtered ones run one by one.
+        a loop of ``query()``), or one HNSW search per chunk when the index is on; filtered ones
+        run one by one.
         """
         if isinstance(queries, Query):
             raise InvalidInputError("query_batch takes a list of queries; use query() for one")
@@ -375,6 +416,11 @@ class MemoryCollection(BaseCollection):
 
     def _batch(self, metric: Metric, items: list[tuple[Query, F32]], idx: list[int],
                out: list[QueryResult | None]) -> None:
+        ann = self._index_for(metric)
+        if ann is not None:
+            for a in range(0, len(items), _ANN_BATCH):
+                self._batch_ann(ann, metric, items[a : a + _ANN_BATCH], idx[a : a + _ANN_BATCH], out)
+            return
         n = self._n
         step = max(1, min(len(items), _BATCH_BYTES // (4 * n)))
         buf = np.empty((step, n), dtype=np.float32)
@@ -390,6 +436,18 @@ class MemoryCollection(BaseCollection):
                 t1 = time.perf_counter() - shared
                 rows = select_candidates(s[j], q.offset + q.limit, tol)
                 out[idx[a + j]] = self._finish(rows, metric, q64, qn, q, t1)
+
+    def _batch_ann(self, ann: HnswIndex, metric: Metric, items: list[tuple[Query, F32]], idx: list[int],
+                   out: list[QueryResult | None]) -> None:
+        """One faiss search for a chunk of unfiltered queries; each is re-scored like ``query()``."""
+        t0 = time.perf_counter()
+        prepped = [self._query_vector(v, metric) for _, v in items]
+        found = ann.candidates(np.stack([p[0] for p in prepped]), [q.offset + q.limit for q, _ in items],
+                               [p[3] for p in prepped], self._n, None)
+        shared = (time.perf_counter() - t0) / len(items)
+        for j, ((q, v), (_, q64, qn, _), rows) in enumerate(zip(items, prepped, found, strict=True)):
+            t1 = time.perf_counter() - shared
+            out[idx[j]] = self._query(v, q) if rows is None else self._finish(rows, metric, q64, qn, q, t1)
 
     async def aquery_batch(self, queries: Sequence[Query]) -> list[QueryResult]:
         return await asyncio.to_thread(self.query_batch, queries)
@@ -429,6 +487,7 @@ class MemoryCollection(BaseCollection):
         self._next_expiry = math.inf
         self._ids, self._docs, self._hashes = [], [], []
         self._rows, self._hash_count = {}, {}
+        self._ann = None
         self._changed()
 
     # ------------------------------------------------------------------ snapshots
@@ -441,8 +500,8 @@ class MemoryCollection(BaseCollection):
                                        self._norms[:n].copy(), list(self._docs))
 
     @classmethod
-    def _restore(cls, data: snap.CollectionData) -> MemoryCollection:
-        c = cls(data.name, data.options)
+    def _restore(cls, data: snap.CollectionData, ann: AnnSettings | None = None) -> MemoryCollection:
+        c = cls(data.name, data.options, ann)
         n = len(data.documents)
         if data.dimensions is not None:
             c._dimensions = data.dimensions
@@ -456,62 +515,6 @@ class MemoryCollection(BaseCollection):
         return c
 
 
-class _Dedup:
-    """Near-duplicate check for the new documents of one upsert, in order.
-
-    Cosines against the stored rows are computed in chunks of documents with one matrix product;
-    rows written after a chunk's product ("stale") are masked out and compared directly.
-    """
-
-    def __init__(self, coll: MemoryCollection, new: list[int], unit: F32) -> None:
-        self._c = coll
-        self._new = new
-        self._pos = {i: p for p, i in enumerate(new)}
-        self._unit = unit
-        self._thr = coll.options.dedup_threshold - 1e-6
-        self._start = -1
-        self._sims: F32 = np.empty((0, 0), dtype=np.float32)
-        self._stale: list[int] = []
-
-    def _cosines(self, rows: Rows | slice, u: F32) -> F32:
-        c = self._c
-        s: F32 = c._vecs[rows] @ u.T
-        if not c._normalized:
-            norms = c._norms[rows]
-            shape = (-1, 1) if s.ndim == 2 else (-1,)
-            np.divide(s, norms.reshape(shape), out=s, where=norms.reshape(shape) > 0)
-        return s
-
-    def is_duplicate(self, i: int, doc: Document) -> bool:
-        c = self._c
-        h = _content_hash(doc.content)
-        if h is not None and h in c._hash_count:
-            return True
-        u = self._unit[i]
-        if not np.any(u):
-            return False
-        p = self._pos[i]
-        if self._start < 0 or p >= self._start + _DEDUP_CHUNK:
-            self._start = p
-            block = self._unit[self._new[p : p + _DEDUP_CHUNK]]
-            self._sims = self._cosines(slice(0, c._n), block).T.copy()  # (docs, rows)
-            self._stale = []
-        sims = self._sims[p - self._start]
-        stale = [r for r in self._stale if r < sims.shape[0]]
-        if stale:
-            sims = sims.copy()
-            sims[stale] = -np.inf
-        if sims.size and float(sims.max()) >= self._thr:
-            return True
-        if self._stale:
-            fresh = self._cosines(np.asarray(self._stale, dtype=np.intp), u)
-            return bool(float(fresh.max()) >= self._thr)
-        return False
-
-    def written(self, row: int) -> None:
-        self._stale.append(row)
-
-
 # ------------------------------------------------------------------ store
 
 
@@ -522,13 +525,20 @@ def _same_options(c: MemoryCollection, options: CollectionOptions) -> bool:
 
 
 class MemoryStore(VectorStore):
-    """Collections in process memory. Lost on restart unless saved with :meth:`save`."""
+    """Collections in process memory. Lost on restart unless saved with :meth:`save`.
+
+    ``ann`` turns on the optional HNSW index (``index="hnsw"`` or ``"auto"``; needs faiss, extra
+    ``ann``, checked here so a missing package fails at open, not at the 20,000th document).
+    """
 
     provider = "memory"
 
     def __init__(self, *, default_options: CollectionOptions | None = None,
-                 path: str | os.PathLike[str] | None = None) -> None:
+                 path: str | os.PathLike[str] | None = None, ann: AnnSettings | None = None) -> None:
         super().__init__(default_options=default_options)
+        self.ann = ann or AnnSettings()
+        if self.ann.index != "exact":
+            load_faiss()
         self.path = Path(path).expanduser() if path is not None else None
         self._collections: dict[str, MemoryCollection] = {}
         self._lock = threading.RLock()
@@ -542,7 +552,7 @@ class MemoryStore(VectorStore):
         with self._lock:
             c = self._collections.get(name)
             if c is None:
-                c = MemoryCollection(name, options or self.default_options)
+                c = MemoryCollection(name, options or self.default_options, self.ann)
                 self._collections[name] = c
             elif options is not None and not _same_options(c, options):
                 raise InvalidInputError(f"collection {name!r} exists with different options: {c.options}")
@@ -567,12 +577,15 @@ class MemoryStore(VectorStore):
         return target
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], *,
-             default_options: CollectionOptions | None = None) -> MemoryStore:
-        """A new store holding the collections of the snapshot at ``path`` (:class:`StoreError` if bad)."""
-        store = cls(default_options=default_options, path=path)
+    def load(cls, path: str | os.PathLike[str], *, default_options: CollectionOptions | None = None,
+             ann: AnnSettings | None = None) -> MemoryStore:
+        """A new store holding the collections of the snapshot at ``path`` (:class:`StoreError` if bad).
+
+        HNSW indexes are not part of snapshots; they are rebuilt on each collection's first query.
+        """
+        store = cls(default_options=default_options, path=path, ann=ann)
         for data in snap.read_snapshot(Path(path).expanduser()):
-            store._collections[data.name] = MemoryCollection._restore(data)
+            store._collections[data.name] = MemoryCollection._restore(data, store.ann)
         return store
 
 
@@ -581,6 +594,7 @@ def create(config: VectorStoreConfig) -> MemoryStore:
     mem = config.memory or MemoryStoreConfig()
     options = CollectionOptions(dimensions=config.embedding_dimensions, metric=config.metric,
                                 max_documents=mem.max_documents)
+    ann = AnnSettings.from_config(mem)
     if mem.path is not None and Path(mem.path).expanduser().exists():
-        return MemoryStore.load(mem.path, default_options=options)
-    return MemoryStore(default_options=options, path=mem.path)
+        return MemoryStore.load(mem.path, default_options=options, ann=ann)
+    return MemoryStore(default_options=options, path=mem.path, ann=ann)
