@@ -37,8 +37,10 @@ def test_upsert_batch_counts_inserts_then_updates(make_collection: MakeCollectio
     r = c.upsert_batch([doc("a", vec(1)), doc("b", vec(2)), doc("c", vec(3))])
     assert (r.inserted, r.updated, r.failed, r.deduplicated) == (3, 0, 0, 0)
     assert r.succeeded == 3
+    assert sorted(r.inserted_ids) == ["a", "b", "c"]
     r = c.upsert_batch([doc("a", vec(4)), doc("d", vec(5)), doc("b", vec(6))])
     assert (r.inserted, r.updated, r.failed) == (1, 2, 0)
+    assert (r.inserted_ids, sorted(r.updated_ids)) == (["d"], ["a", "b"])
     assert c.count() == 4
 
 

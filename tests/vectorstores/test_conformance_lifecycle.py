@@ -101,6 +101,9 @@ def test_mixed_batch_puts_every_id_in_one_bucket(make_collection: MakeCollection
     assert (r.inserted, r.updated, r.failed, r.deduplicated) == (2, 2, 2, 0)
     assert r.succeeded == 4
     assert r.failed_ids == ["bad-dims", "bad-nan"]
+    assert sorted(r.inserted_ids) == ["new1", "new2"]
+    assert sorted(r.updated_ids) == ["old1", "old2"]
+    assert r.deduplicated_ids == []
     assert len(r.errors) == 2
     assert r.errors[0].startswith("bad-dims: ")
     assert "2 dimensions, expected 4" in r.errors[0]

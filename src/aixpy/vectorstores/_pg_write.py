@@ -148,16 +148,15 @@ def write_batch(cur: Any, table: str, options: CollectionOptions, docs: list[Pre
             result.add_failure(d.id, e)
             continue
         if old is not None:
-            result.updated += 1
+            result.add_updated(d.id)
         elif dedup is not None and dedup.is_duplicate(i, d):
-            result.deduplicated += 1
-            result.deduplicated_ids.append(d.id)
+            result.add_deduplicated(d.id)
             continue
         elif limit is not None and live + result.inserted >= limit:
             result.add_failure(d.id, f"max_documents limit of {limit} reached; not inserted")
             continue
         else:
-            result.inserted += 1
+            result.add_inserted(d.id)
         if dedup is not None:
             dedup.written(i, d.id, d.content, updated=old is not None)
         rows.append(row)

@@ -304,16 +304,15 @@ class QdrantCollectionBase(BaseCollection):
                 result.add_failure(d.id, e)
                 continue
             if old is not None:
-                result.updated += 1
+                result.add_updated(d.id)
             elif dedup is not None and dedup.is_duplicate(i, d):
-                result.deduplicated += 1
-                result.deduplicated_ids.append(d.id)
+                result.add_deduplicated(d.id)
                 continue
             elif opts.max_documents is not None and live + result.inserted >= opts.max_documents:
                 result.add_failure(d.id, f"max_documents limit of {opts.max_documents} reached; not inserted")
                 continue
             else:
-                result.inserted += 1
+                result.add_inserted(d.id)
             if dedup is not None:
                 dedup.written(i, pids[i], d.content, updated=old is not None)
             points.append((pids[i], stored[i], payload))

@@ -457,16 +457,15 @@ class FirestoreCollection(BaseCollection):
             if old is not None and old.doc.created_at is not None:
                 d.created_at = old.doc.created_at
             if old is not None:
-                result.updated += 1
+                result.add_updated(d.id)
             elif dedup is not None and dedup.is_duplicate(i):
-                result.deduplicated += 1
-                result.deduplicated_ids.append(d.id)
+                result.add_deduplicated(d.id)
                 continue
             elif opts.max_documents is not None and count + result.inserted >= opts.max_documents:
                 result.add_failure(d.id, f"max_documents limit of {opts.max_documents} reached; not inserted")
                 continue
             else:
-                result.inserted += 1
+                result.add_inserted(d.id)
             writes.append(p.Write(update=p.Document(name=names[i], fields=fc.document_fields(d, pd.vector.tolist()))))
             if dedup is not None:
                 dedup.written(i, replaced=names[i] if old is not None else None)

@@ -246,17 +246,16 @@ class MemoryCollection(BaseCollection):
             if row is not None:
                 doc.created_at = self._docs[row].created_at
                 self._write(row, doc, stored[i], float(norms32[i]))
-                result.updated += 1
+                result.add_updated(doc.id)
             elif dedup is not None and dedup.is_duplicate(i, doc):
-                result.deduplicated += 1
-                result.deduplicated_ids.append(doc.id)
+                result.add_deduplicated(doc.id)
                 continue
             elif limit is not None and self._n >= limit:
                 result.add_failure(doc.id, f"max_documents limit of {limit} reached; not inserted")
                 continue
             else:
                 row = self._append(doc, stored[i], float(norms32[i]))
-                result.inserted += 1
+                result.add_inserted(doc.id)
             if dedup is not None:
                 dedup.written(row)
         self._changed()

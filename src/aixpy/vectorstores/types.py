@@ -144,10 +144,24 @@ class UpsertResult:
     errors: list[str] = field(default_factory=list)
     deduplicated: int = 0
     deduplicated_ids: list[str] = field(default_factory=list)
+    inserted_ids: list[str] = field(default_factory=list)
+    updated_ids: list[str] = field(default_factory=list)
 
     @property
     def succeeded(self) -> int:
         return self.inserted + self.updated
+
+    def add_inserted(self, doc_id: str) -> None:
+        self.inserted += 1
+        self.inserted_ids.append(doc_id)
+
+    def add_updated(self, doc_id: str) -> None:
+        self.updated += 1
+        self.updated_ids.append(doc_id)
+
+    def add_deduplicated(self, doc_id: str) -> None:
+        self.deduplicated += 1
+        self.deduplicated_ids.append(doc_id)
 
     def add_failure(self, doc_id: str, error: BaseException | str) -> None:
         self.failed += 1
@@ -162,6 +176,8 @@ class UpsertResult:
         self.errors.extend(other.errors)
         self.deduplicated += other.deduplicated
         self.deduplicated_ids.extend(other.deduplicated_ids)
+        self.inserted_ids.extend(other.inserted_ids)
+        self.updated_ids.extend(other.updated_ids)
 
 
 @dataclass(slots=True)
