@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+import aixpy.vectorstores.memory as memory_module
 from aixpy import vectorstores
 from aixpy.errors import MissingDependencyError
 from aixpy.vectorstores import CollectionOptions, Query, Scope, filters
@@ -120,7 +121,9 @@ def test_filtered_recall(big: MemoryCollection, data: npt.NDArray[np.float32], q
     assert recall(big, data, queries[:20], flt) >= MIN_RECALL_AT_10, label
 
 
-def test_batch_equals_single_queries(big: MemoryCollection, queries: npt.NDArray[np.float32]) -> None:
+def test_batch_equals_single_queries(big: MemoryCollection, queries: npt.NDArray[np.float32],
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(memory_module, "ANN_BATCH_MIN_ROWS", 0)  # batches through the index at any size
     qs = [Query(q.tolist(), limit=10, offset=i % 3) for i, q in enumerate(queries[:12])]
     qs.append(Query(queries[0].tolist(), limit=5, filter=filters.field("b5").eq(2)))
     batch = big.query_batch(qs)
@@ -280,3 +283,19 @@ def test_missing_faiss_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None
     c = store.collection("ok", CollectionOptions(dimensions=2))
     c.upsert(doc("a", [1.0, 0.0]))
     assert ids(c.query(Query([1.0, 0.0]))) == ["a"]
+
+
+def test_small_batches_are_answered_exactly(big: MemoryCollection, data: npt.NDArray[np.float32],
+                                            queries: npt.NDArray[np.float32], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Below ANN_BATCH_MIN_ROWS a batch is one matrix product: exact top-k, whatever the index."""
+    assert big.count() < memory_module.ANN_BATCH_MIN_ROWS
+
+    def no_index(*args: object) -> None:
+        raise AssertionError("a small batch went through the HNSW index")
+
+    monkeypatch.setattr(MemoryCollection, "_batch_ann", no_index)
+    metric = big.options.metric
+    res = big.query_batch([Query(q.tolist(), limit=10) for q in queries[:8]])
+    for q, r in zip(queries[:8], res, strict=True):
+        rows, _ = brute_force(data, q, 10, metric)
+        assert [m.document.id for m in r.matches] == [name(x) for x in rows]

@@ -56,6 +56,9 @@ _EXACT_CHUNK = 8192
 _BATCH_BYTES = 128 << 20  # most bytes of the score buffer of one query_batch chunk
 _EPS32 = 2.0**-24
 _ANN_BATCH = 256  # queries per faiss search in query_batch
+# Below this many rows one BLAS matrix product beats HNSW for a batch of queries (measured at 100k x 384
+# on 2 cores: exact 850 q/s, HNSW 420 q/s; exact cost grows with n, HNSW's with log n).
+ANN_BATCH_MIN_ROWS = 250_000
 
 
 # ------------------------------------------------------------------ helpers
@@ -391,8 +394,8 @@ class MemoryCollection(BaseCollection):
         """Run many queries at once; each result equals ``query()`` of that query.
 
         Unfiltered queries share one float32 matrix product per chunk of queries (much faster than
-        a loop of ``query()``), or one HNSW search per chunk when the index is on; filtered ones
-        run one by one.
+        a loop of ``query()``), or, when the HNSW index is on and the collection holds at least
+        ``ANN_BATCH_MIN_ROWS`` documents, one HNSW search per chunk; filtered ones run one by one.
         """
         if isinstance(queries, Query):
             raise InvalidInputError("query_batch takes a list of queries; use query() for one")
@@ -415,7 +418,7 @@ class MemoryCollection(BaseCollection):
 
     def _batch(self, metric: Metric, items: list[tuple[Query, F32]], idx: list[int],
                out: list[QueryResult | None]) -> None:
-        ann = self._index_for(metric)
+        ann = self._index_for(metric) if self._n >= ANN_BATCH_MIN_ROWS else None
         if ann is not None:
             for a in range(0, len(items), _ANN_BATCH):
                 self._batch_ann(ann, metric, items[a : a + _ANN_BATCH], idx[a : a + _ANN_BATCH], out)
