@@ -18,7 +18,6 @@ from pydantic import SecretStr
 from aixpy import embeddings, vectorstores
 from aixpy.config import AixpyConfig, VectorStoreConfig, load_config, load_config_str
 from aixpy.config.stores import QdrantStoreConfig
-from aixpy.embeddings.hashing import HashEmbeddings
 from aixpy.vectorstores import Document, Query
 from aixpy.vectorstores import filters as F
 from tests.config.test_guide_examples import ENV
@@ -171,7 +170,7 @@ def test_cache_retry_fallback_in_one_yaml(redis_url: str, redis_prefix: str) -> 
 
 STORES = ["vectorstore_memory.yaml", "vectorstore_qdrant.yaml", "vectorstore_pgvector.yaml",
           "vectorstore_firestore.yaml"]
-EMB = HashEmbeddings(dimensions=384)  # the guide's embedding_dimensions: 384 (provider "hash" is fixed at 256)
+EMB = embeddings.new({"provider": "hash", "hash": {"dimensions": 384}})  # the guide's embedding_dimensions: 384
 DOCS = [
     ("d01", "machine learning models learn patterns from data", {"year": 2019, "lang": "en"}, ["ml"]),
     ("d02", "deep learning uses neural networks with many layers", {"year": 2021, "lang": "en"}, ["ml", "dl"]),

@@ -36,3 +36,26 @@ def test_embeddings_config_errors_never_quote_secrets() -> None:
     with pytest.raises(ConfigError, match="needs a huggingface_tei: block") as info:
         embeddings.new({"provider": "huggingface_tei", "openai": {"api_key": SECRET}})
     assert SECRET not in str(info.value)
+
+
+def test_durations_in_embeddings_blocks_accept_the_guides_strings() -> None:
+    from aixpy.config import EmbeddingsConfig, load_config_str
+
+    cfg = load_config_str("""
+embeddings:
+  provider: hash
+  hash: {dimensions: 384}
+  retry: {max_attempts: 3, initial_backoff: 1s, max_backoff: 10s, max_retry_after: 2m}
+  cache: {backend: memory, ttl: 1h}
+  timeout: 1500ms
+""").embeddings
+    assert isinstance(cfg, EmbeddingsConfig)
+    assert cfg.retry is not None
+    assert (cfg.retry.initial_backoff, cfg.retry.max_backoff, cfg.retry.max_retry_after) == (1.0, 10.0, 120.0)
+    assert cfg.cache is not None
+    assert (cfg.cache.ttl, cfg.timeout) == (3600.0, 1.5)
+    assert embeddings.new(cfg).dimensions() == 384
+    with pytest.raises(ConfigError, match="initial_backoff"):
+        embeddings.new({"provider": "hash", "retry": {"initial_backoff": "soon"}})
+    with pytest.raises(ConfigError, match="timeout"):
+        vectorstores.new({"provider": "qdrant", "qdrant": {"local": ":memory:", "timeout": "-1s"}})

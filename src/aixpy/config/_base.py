@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from datetime import timedelta
+from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict
 
 if TYPE_CHECKING:
     from pydantic import ValidationError
 
-__all__ = ["StrictModel", "validation_message"]
+__all__ = ["Seconds", "StrictModel", "validation_message"]
+
+
+def _to_seconds(value: Any) -> Any:
+    """A number of seconds, or a duration string like the guide's (``"500ms"``, ``"1s"``, ``"2m"``)."""
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, str):
+        from aixpy.config.llm import parse_duration  # imported late: config.llm imports the store configs
+
+        return parse_duration(value).total_seconds()
+    return value
+
+
+Seconds = Annotated[float, BeforeValidator(_to_seconds)]
+"""Seconds as a float; YAML may also say ``"1s"``, ``"250ms"``, ``"2m"`` (as the guide's ``retry:`` does)."""
 
 
 class StrictModel(BaseModel):

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import Field, SecretStr, model_validator
 
-from aixpy.config._base import StrictModel
+from aixpy.config._base import Seconds, StrictModel
 
 __all__ = [
     "DEFAULT_LOCAL_MODEL",
@@ -17,6 +17,7 @@ __all__ = [
     "EmbeddingsConfig",
     "EmbeddingsRateLimitConfig",
     "EmbeddingsRetryConfig",
+    "HashEmbeddingsConfig",
     "HuggingFaceEmbeddingsConfig",
     "LocalEmbeddingsConfig",
     "OllamaEmbeddingsConfig",
@@ -45,7 +46,7 @@ class OpenAIEmbeddingsConfig(StrictModel):
     dimensions: int | None = Field(None, ge=1, le=8192)
     batch_size: int = Field(100, ge=1, le=2048)
     max_concurrency: int = Field(4, ge=1, le=64, description="sub-batches in flight at once")
-    timeout: float = Field(60.0, gt=0, description="seconds per request")
+    timeout: Seconds = Field(60.0, gt=0, description="seconds per request")
     encoding_format: Literal["float", "base64"] = "float"
     user: str | None = None
     send_dimensions: bool | None = Field(
@@ -68,14 +69,14 @@ class HuggingFaceEmbeddingsConfig(StrictModel):
     endpoint: str = "https://router.huggingface.co/hf-inference"
     api_style: Literal["auto", "router", "legacy", "endpoint"] = "auto"
     wait_for_model: bool = True
-    max_wait_for_model: float = Field(120.0, ge=0, le=3600, description="seconds a loading model is waited for")
+    max_wait_for_model: Seconds = Field(120.0, ge=0, le=3600, description="seconds a loading model is waited for")
     use_cache: bool = True
     normalize: bool | None = None
     truncate: bool | None = None
     dimensions: int | None = Field(None, ge=1, le=65536)
     batch_size: int = Field(50, ge=1, le=1024)
     max_concurrency: int = Field(4, ge=1, le=64, description="sub-batches in flight at once")
-    timeout: float = Field(60.0, gt=0, le=3600, description="seconds per request")
+    timeout: Seconds = Field(60.0, gt=0, le=3600, description="seconds per request")
 
 
 class TEIEmbeddingsConfig(StrictModel):
@@ -96,8 +97,14 @@ class TEIEmbeddingsConfig(StrictModel):
     max_concurrency: int = Field(8, ge=1, le=256, description="sub-batches in flight at once")
     selection: Literal["round_robin", "least_outstanding"] = "least_outstanding"
     eject_after: int = Field(3, ge=1, le=100, description="consecutive failures that take an endpoint out")
-    eject_cooldown: float = Field(30.0, ge=0, le=3600, description="seconds before an ejected endpoint is re-probed")
-    timeout: float = Field(60.0, gt=0, le=3600, description="seconds per request")
+    eject_cooldown: Seconds = Field(30.0, ge=0, le=3600, description="seconds before an ejected endpoint is re-probed")
+    timeout: Seconds = Field(60.0, gt=0, le=3600, description="seconds per request")
+
+
+class HashEmbeddingsConfig(StrictModel):
+    """The deterministic test embedder (hashed bag of words): only its size is configurable."""
+
+    dimensions: int = Field(256, ge=1, le=65536)
 
 
 class OllamaEmbeddingsConfig(StrictModel):
@@ -108,7 +115,7 @@ class OllamaEmbeddingsConfig(StrictModel):
     dimensions: int | None = Field(None, ge=1, le=65536)
     batch_size: int = Field(64, ge=1, le=4096)
     max_concurrency: int = Field(1, ge=1, le=64, description="sub-batches in flight (Ollama serves one at a time)")
-    timeout: float = Field(300.0, gt=0, description="seconds per request (a cold model load can be slow)")
+    timeout: Seconds = Field(300.0, gt=0, description="seconds per request (a cold model load can be slow)")
     options: dict[str, Any] | None = Field(None, description="model options passed to /api/embed")
 
 
@@ -117,7 +124,7 @@ class EmbeddingsCacheConfig(StrictModel):
 
     backend: Literal["memory", "redis"] = "memory"
     max_entries: int = Field(10_000, ge=1, le=100_000_000, description="memory backend: LRU size")
-    ttl: float | None = Field(None, gt=0, le=366 * 24 * 3600, description="seconds an entry lives; none: forever")
+    ttl: Seconds | None = Field(None, gt=0, le=366 * 24 * 3600, description="seconds an entry lives; none: forever")
     redis_url: SecretStr | None = Field(None, description="redis backend; default redis://127.0.0.1:6379/0")
     prefix: str = Field("aixpy:emb:", description="redis key prefix")
     strict: bool = Field(False, description="redis errors fail the call instead of embedding uncached")
@@ -135,13 +142,13 @@ class EmbeddingsRetryConfig(StrictModel):
     """``retry:`` — exponential backoff with full jitter; honours ``Retry-After`` (seconds)."""
 
     max_attempts: int = Field(3, ge=1, le=100, description="total attempts, the first one included")
-    initial_backoff: float = Field(1.0, ge=0, le=3600)
-    max_backoff: float = Field(30.0, ge=0, le=3600)
+    initial_backoff: Seconds = Field(1.0, ge=0, le=3600)
+    max_backoff: Seconds = Field(30.0, ge=0, le=3600)
     multiplier: float = Field(2.0, ge=1.0, le=100.0)
     jitter: bool = True
     retry_on: tuple[Literal["rate_limit", "timeout", "server_error", "connection"], ...] = (
         "rate_limit", "timeout", "server_error", "connection")
-    max_retry_after: float = Field(60.0, ge=0, le=3600, description="longer server waits end the retries")
+    max_retry_after: Seconds = Field(60.0, ge=0, le=3600, description="longer server waits end the retries")
 
     @model_validator(mode="after")
     def _backoff_order(self) -> EmbeddingsRetryConfig:
@@ -165,6 +172,7 @@ class EmbeddingsConfig(StrictModel):
     huggingface: HuggingFaceEmbeddingsConfig | None = None
     huggingface_tei: TEIEmbeddingsConfig | None = None
     ollama: OllamaEmbeddingsConfig | None = None
+    hash: HashEmbeddingsConfig | None = None
     # policies, composed by aixpy.embeddings.policies.compose (outermost first):
     # cache > retry > fallback chain > [cost tracking > rate limit > provider] per provider
     cache: EmbeddingsCacheConfig | None = None
@@ -175,7 +183,7 @@ class EmbeddingsConfig(StrictModel):
     track_cost: bool | None = Field(
         None, description="count tokens and dollars per provider/model; default: on for paid providers "
         "(openai, huggingface), off for local/self-hosted ones (local, huggingface_tei, ollama)")
-    timeout: float | None = Field(None, gt=0, le=3600, description="seconds per call, retries and waits included")
+    timeout: Seconds | None = Field(None, gt=0, le=3600, description="seconds per call, retries and waits included")
 
     @model_validator(mode="after")
     def _provider_block(self) -> EmbeddingsConfig:

@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field, SecretStr, ValidationInfo, field_validator, model_validator
 
-from aixpy.config._base import StrictModel
+from aixpy.config._base import Seconds, StrictModel
 from aixpy.config.embeddings import (
     DEFAULT_LOCAL_MODEL,
     EmbeddingsConfig,
@@ -68,7 +68,7 @@ class QdrantStoreConfig(StrictModel):
         description="qdrant-client local mode: ':memory:' or a directory (pure Python, exhaustive search)")
     https: bool | None = None
     grpc_port: int = Field(6334, ge=1, le=65535)
-    timeout: float = Field(10.0, gt=0)
+    timeout: Seconds = Field(10.0, gt=0)
 
     @field_validator("local")
     @classmethod
@@ -97,7 +97,7 @@ class PgvectorStoreConfig(StrictModel):
     schema_name: str = Field("public", alias="schema", description="schema of the catalog and collection tables")
     pool_min_size: int = Field(1, ge=0, le=1000)
     pool_max_size: int = Field(10, ge=1, le=1000)
-    connect_timeout: float = Field(10.0, gt=0)
+    connect_timeout: Seconds = Field(10.0, gt=0)
     hnsw_m: int = Field(16, ge=2, le=100)
     hnsw_ef_construction: int = Field(64, ge=4, le=1000)
     hnsw_ef_search: int = Field(100, ge=1, le=1000, description="raised to offset + limit per query when larger")
@@ -132,7 +132,7 @@ class FirestoreStoreConfig(StrictModel):
     credentials_file: str | None = None
     database: str = "(default)"
     emulator_host: str | None = None
-    timeout: float = Field(60.0, gt=0)
+    timeout: Seconds = Field(60.0, gt=0)
 
 
 class VectorStoreConfig(StrictModel):

@@ -45,4 +45,4 @@ class HashEmbeddings(EmbeddingService):
 
 
 def create(config: EmbeddingsConfig) -> HashEmbeddings:
-    return HashEmbeddings()
+    return HashEmbeddings(config.hash.dimensions if config.hash is not None else 256)
