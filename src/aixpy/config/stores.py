@@ -63,6 +63,8 @@ class QdrantStoreConfig(StrictModel):
     collection: str = "knowledge_base"
     hnsw_m: int = Field(16, ge=2, le=128)
     hnsw_ef_construct: int = Field(100, ge=4, le=4096)
+    hnsw_ef: int = Field(128, ge=1, le=4096, description="candidates per HNSW search (raised to the limit when "
+                         "larger): higher = better recall, slower queries")
     local: str | None = Field(
         None, validate_default=True,
         description="qdrant-client local mode: ':memory:' or a directory (pure Python, exhaustive search)")

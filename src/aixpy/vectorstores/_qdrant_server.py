@@ -186,7 +186,7 @@ class QdrantServerCollection(QdrantCollectionBase):
                 self._store._client.upsert(self.name, points=batch, wait=True)
 
     def _search(self, vector: list[float], limit: int, node: qf.Node, threshold: float | None) -> list[Any]:
-        params = self._m.SearchParams(hnsw_ef=max(HNSW_EF_MIN, limit)) if self._store.remote else None
+        params = self._m.SearchParams(hnsw_ef=max(self._store.hnsw_ef, limit)) if self._store.remote else None
         with self._call("query"):
             res = self._store._client.query_points(
                 self.name, query=vector, query_filter=self._flt(node), limit=limit, with_payload=True,
@@ -246,14 +246,15 @@ class QdrantServerStore(VectorStore):
     provider = "qdrant"
 
     def __init__(self, client: Any, *, remote: bool, where: str, secrets: Sequence[str] = (), hnsw_m: int = 16,
-                 hnsw_ef_construct: int = 100, default_options: CollectionOptions | None = None) -> None:
+                 hnsw_ef_construct: int = 100, hnsw_ef: int = HNSW_EF_MIN,
+                 default_options: CollectionOptions | None = None) -> None:
         super().__init__(default_options=default_options)
         self._client = client
         self._models = importlib.import_module("qdrant_client.models")
         self.remote = remote
         self._secrets = [s for s in secrets if s]
         self.where = redact(where, self._secrets)
-        self.hnsw_m, self.hnsw_ef_construct = hnsw_m, hnsw_ef_construct
+        self.hnsw_m, self.hnsw_ef_construct, self.hnsw_ef = hnsw_m, hnsw_ef_construct, hnsw_ef
         self._handles: dict[str, _Handle] = {}
         self._mutex = threading.RLock()
         self._closed = False
@@ -271,7 +272,7 @@ class QdrantServerStore(VectorStore):
         except Exception as e:
             raise map_error(e, f"opening {redact(where, [secret])}", [secret]) from e
         return cls(client, remote=not q.local, where=where, secrets=[secret], hnsw_m=q.hnsw_m,
-                   hnsw_ef_construct=q.hnsw_ef_construct, default_options=default_options)
+                   hnsw_ef_construct=q.hnsw_ef_construct, hnsw_ef=q.hnsw_ef, default_options=default_options)
 
     @contextlib.contextmanager
     def _call(self, what: str) -> Iterator[None]:

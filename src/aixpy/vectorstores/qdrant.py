@@ -65,7 +65,7 @@ def create(config: VectorStoreConfig) -> VectorStore:
 
         return QdrantServerStore.from_config(q, default_options=defaults)
     return QdrantStore(q.path or DEFAULT_PATH, hnsw_m=q.hnsw_m, hnsw_ef_construct=q.hnsw_ef_construct,
-                       default_options=defaults)
+                       hnsw_ef=q.hnsw_ef, default_options=defaults)
 
 
 def _import_edge() -> Any:
@@ -285,7 +285,8 @@ class QdrantCollection(QdrantCollectionBase):
         with _engine("query"):
             return list(self._shard().query(qe.QueryRequest(
                 limit=limit, query=qe.Query.Nearest(vector), filter=qf.to_edge(qe, node), with_payload=True,
-                with_vector=True, score_threshold=threshold)))
+                with_vector=True, score_threshold=threshold,
+                params=qe.SearchParams(hnsw_ef=max(self._h.store.hnsw_ef, limit)))))
 
     def _nearest(self, vectors: list[list[float]], limit: int, node: qf.Node) -> list[list[Any]]:
         qe = self._qe
@@ -352,11 +353,12 @@ class QdrantStore(VectorStore):
     provider = "qdrant"
 
     def __init__(self, path: str | os.PathLike[str] = DEFAULT_PATH, *, hnsw_m: int = 16,
-                 hnsw_ef_construct: int = 100, default_options: CollectionOptions | None = None) -> None:
+                 hnsw_ef_construct: int = 100, hnsw_ef: int = 128,
+                 default_options: CollectionOptions | None = None) -> None:
         super().__init__(default_options=default_options)
         self._qe = _import_edge()
         self.path = Path(path).expanduser().resolve()
-        self.hnsw_m, self.hnsw_ef_construct = hnsw_m, hnsw_ef_construct
+        self.hnsw_m, self.hnsw_ef_construct, self.hnsw_ef = hnsw_m, hnsw_ef_construct, hnsw_ef
         try:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as e:
