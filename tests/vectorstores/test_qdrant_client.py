@@ -392,7 +392,7 @@ def test_rest_writes_wait_and_queries_send_what_we_intend(rest_server: FakeQdran
         assert ids(got) == [d.id for d in want[2:7]]
         [q] = rest_server.sent("POST", "/collections/docs/points/query")
         assert q.body["limit"] == 8  # offset + limit + 1: candidates are re-ranked exactly
-        assert q.body["params"] == {"hnsw_ef": 128}
+        assert q.body["params"] == {"hnsw_ef": 256}  # qdrant.hnsw_ef default (raised to the limit when larger)
         assert 0.9 - 1e-5 < q.body["score_threshold"] < 0.9
         assert q.body["with_vector"] is True
         must = q.body["filter"]["must"]

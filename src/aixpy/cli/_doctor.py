@@ -35,6 +35,8 @@ EXTRAS: list[tuple[str, str, str]] = [
     ("pgvector", "psycopg", "pip install 'aixpy[pgvector]'"),
     ("firestore", "google.cloud.firestore", "pip install 'aixpy[firestore]'"),
     ("redis", "redis", "pip install 'aixpy[redis]'"),
+    ("ann", "faiss", "pip install 'aixpy[ann]'"),
+    ("tokens", "tiktoken", "pip install 'aixpy[tokens]'"),
     ("metrics", "prometheus_client", "pip install 'aixpy[metrics]'"),
 ]
 

@@ -63,7 +63,7 @@ class QdrantStoreConfig(StrictModel):
     collection: str = "knowledge_base"
     hnsw_m: int = Field(16, ge=2, le=128)
     hnsw_ef_construct: int = Field(100, ge=4, le=4096)
-    hnsw_ef: int = Field(128, ge=1, le=4096, description="candidates per HNSW search (raised to the limit when "
+    hnsw_ef: int = Field(256, ge=1, le=4096, description="candidates per HNSW search (raised to the limit when "
                          "larger): higher = better recall, slower queries")
     local: str | None = Field(
         None, validate_default=True,
@@ -102,7 +102,7 @@ class PgvectorStoreConfig(StrictModel):
     connect_timeout: Seconds = Field(10.0, gt=0)
     hnsw_m: int = Field(16, ge=2, le=100)
     hnsw_ef_construction: int = Field(64, ge=4, le=1000)
-    hnsw_ef_search: int = Field(100, ge=1, le=1000, description="raised to offset + limit per query when larger")
+    hnsw_ef_search: int = Field(200, ge=1, le=1000, description="raised to offset + limit per query when larger")
 
     @field_validator("schema_name")
     @classmethod

@@ -34,7 +34,7 @@ import numpy.typing as npt
 
 from aixpy.errors import InvalidInputError
 from aixpy.vectorstores import _qdrant_filters as qf
-from aixpy.vectorstores.base import BaseCollection, CollectionOptions, PreparedDoc, Vector
+from aixpy.vectorstores.base import CollectionOptions, PreparedDoc, SharedStateCollection, Vector
 from aixpy.vectorstores.filters import Filter, matches, parse
 from aixpy.vectorstores.types import (
     DeleteResult,
@@ -199,7 +199,7 @@ def vector_of(record: Any) -> Any:
 # ------------------------------------------------------------------ the shared collection logic
 
 
-class QdrantCollectionBase(BaseCollection):
+class QdrantCollectionBase(SharedStateCollection):
     """Collection logic shared by the Qdrant backends, written against engine primitives.
 
     Records returned by the primitives have ``id``, ``payload``, ``vector`` and (search) ``score``,

@@ -45,7 +45,7 @@ META_KEY = "aixpy"
 FORMAT_VERSION = 1
 UPSERT_BATCH = 256  # points per upsert request (384-d JSON: ~2 MB)
 PAGE = 1_000  # ids per retrieve/delete request, records per scroll page
-HNSW_EF_MIN = 128
+HNSW_EF_MIN = 256
 DISTANCES: dict[Metric, str] = {"cosine": "Dot", "dot": "Dot", "euclidean": "Euclid"}
 """Qdrant distance per metric. Cosine collections hold unit vectors under ``Dot`` (same ranking and
 scores as ``Cosine``): Qdrant's ``Cosine`` re-normalizes stored vectors in float32 (local mode
@@ -125,27 +125,12 @@ class QdrantServerCollection(QdrantCollectionBase):
     Get it from :meth:`QdrantServerStore.collection`.
     """
 
+    _h: _Handle
+
     def __init__(self, store: QdrantServerStore, handle: _Handle) -> None:
-        self._store, self._h = store, handle
-        super().__init__(handle.name, handle.options)
-        self._lock = handle.lock
+        self._store = store
+        super().__init__(handle)
         self._m = store._models
-
-    @property
-    def _dimensions(self) -> int | None:
-        return self._h.options.dimensions
-
-    @_dimensions.setter
-    def _dimensions(self, value: int | None) -> None:  # BaseCollection.__init__ assigns it
-        pass
-
-    @property
-    def options(self) -> CollectionOptions:
-        return self._h.options
-
-    @options.setter
-    def options(self, value: CollectionOptions) -> None:
-        pass
 
     def _call(self, what: str) -> contextlib.AbstractContextManager[None]:
         return self._store._call(f"{what} in collection {self.name!r}")

@@ -37,7 +37,7 @@ from aixpy.vectorstores.validation import (
     validate_query,
 )
 
-__all__ = ["BaseCollection", "Collection", "CollectionOptions", "PreparedDoc", "VectorStore"]
+__all__ = ["BaseCollection", "Collection", "CollectionOptions", "PreparedDoc", "SharedStateCollection", "VectorStore"]
 
 Vector = npt.NDArray[np.float32]
 
@@ -282,6 +282,40 @@ class BaseCollection(ABC):
 
     @abstractmethod
     def _clear(self) -> None: ...
+
+
+class SharedStateCollection(BaseCollection):
+    """A collection object that is a view on state its store owns (``handle``: ``name``, ``options``,
+    ``lock``). Every object opened on one collection shares its options, dimensions and lock, so each
+    sees what another wrote (e.g. the dimensions learned from the first document).
+    """
+
+    def __init__(self, handle: Any) -> None:
+        self._h = handle
+        super().__init__(handle.name, handle.options)
+        self._lock = handle.lock
+
+    def _shared_dimensions(self) -> int | None:
+        """The collection's dimensions as the store knows them now (backends may look them up)."""
+        dims: int | None = self._h.options.dimensions
+        return dims
+
+    @property
+    def _dimensions(self) -> int | None:
+        return self._shared_dimensions()
+
+    @_dimensions.setter
+    def _dimensions(self, value: int | None) -> None:  # BaseCollection.__init__ assigns it
+        pass
+
+    @property
+    def options(self) -> CollectionOptions:
+        opts: CollectionOptions = self._h.options
+        return opts
+
+    @options.setter
+    def options(self, value: CollectionOptions) -> None:
+        pass
 
 
 class VectorStore(ABC):

@@ -43,7 +43,7 @@ from aixpy.config.stores import FirestoreStoreConfig, VectorStoreConfig
 from aixpy.errors import AixpyError, ConfigError, InvalidInputError, MissingDependencyError, StoreError
 from aixpy.vectorstores import _firestore_codec as fc
 from aixpy.vectorstores import _firestore_filters as ff
-from aixpy.vectorstores.base import BaseCollection, CollectionOptions, PreparedDoc, Vector, VectorStore
+from aixpy.vectorstores.base import CollectionOptions, PreparedDoc, SharedStateCollection, Vector, VectorStore
 from aixpy.vectorstores.filters import Filter, matches, parse
 from aixpy.vectorstores.types import DeleteResult, Document, Match, Query, QueryResult, UpsertResult, utcnow
 from aixpy.vectorstores.validation import validate_collection_name
@@ -279,29 +279,13 @@ class _Handle:
         return self.conn
 
 
-class FirestoreCollection(BaseCollection):
+class FirestoreCollection(SharedStateCollection):
     """A collection stored in Firestore. Get it from :meth:`FirestoreStore.collection`."""
 
+    _h: _Handle
+
     def __init__(self, handle: _Handle) -> None:
-        self._h = handle
-        super().__init__(handle.name, handle.options)
-        self._lock = handle.lock
-
-    @property
-    def _dimensions(self) -> int | None:
-        return self._h.options.dimensions
-
-    @_dimensions.setter
-    def _dimensions(self, value: int | None) -> None:  # BaseCollection.__init__ assigns it
-        pass
-
-    @property
-    def options(self) -> CollectionOptions:
-        return self._h.options
-
-    @options.setter
-    def options(self, value: CollectionOptions) -> None:
-        pass
+        super().__init__(handle)
 
     # reading -------------------------------------------------------------------
 

@@ -46,7 +46,7 @@ from aixpy.config.stores import VectorStoreConfig
 from aixpy.errors import AixpyError, ConfigError, InvalidInputError, MissingDependencyError, StoreError, redact
 from aixpy.vectorstores import _pg_sql as q
 from aixpy.vectorstores import _pg_write as w
-from aixpy.vectorstores.base import BaseCollection, CollectionOptions, PreparedDoc, Vector, VectorStore
+from aixpy.vectorstores.base import CollectionOptions, PreparedDoc, SharedStateCollection, Vector, VectorStore
 from aixpy.vectorstores.filters import Filter, parse
 from aixpy.vectorstores.types import DeleteResult, Document, Match, Query, QueryResult, Scope, UpsertResult, utcnow
 from aixpy.vectorstores.validation import validate_collection_name
@@ -141,33 +141,20 @@ class _Handle:
 # ------------------------------------------------------------------ collection
 
 
-class PgvectorCollection(BaseCollection):
+class PgvectorCollection(SharedStateCollection):
     """A collection stored in one PostgreSQL table. Get it from :meth:`PgvectorStore.collection`."""
 
-    def __init__(self, handle: _Handle) -> None:
-        self._h = handle
-        self._s = handle.store
-        super().__init__(handle.name, handle.options)
-        self._lock = handle.lock
+    _h: _Handle
 
-    @property
-    def _dimensions(self) -> int | None:
+    def __init__(self, handle: _Handle) -> None:
+        self._s = handle.store
+        super().__init__(handle)
+
+    def _shared_dimensions(self) -> int | None:
         h = self._h
         if h.options.dimensions is None and not h.dropped and not self._s.closed:
             self._s._refresh(h)  # another process may have written the first document since
         return h.options.dimensions
-
-    @_dimensions.setter
-    def _dimensions(self, value: int | None) -> None:  # BaseCollection.__init__ assigns it
-        pass
-
-    @property
-    def options(self) -> CollectionOptions:
-        return self._h.options
-
-    @options.setter
-    def options(self, value: CollectionOptions) -> None:
-        pass
 
     # primitives ----------------------------------------------------------------
 
@@ -307,7 +294,7 @@ class PgvectorStore(VectorStore):
 
     def __init__(self, connection_string: str | SecretStr, *, schema: str = "public", pool_min_size: int = 1,
                  pool_max_size: int = 10, connect_timeout: float = 10.0, hnsw_m: int = 16,
-                 hnsw_ef_construction: int = 64, hnsw_ef_search: int = 100,
+                 hnsw_ef_construction: int = 64, hnsw_ef_search: int = 200,
                  default_options: CollectionOptions | None = None) -> None:
         super().__init__(default_options=default_options)
         dsn = connection_string.get_secret_value() if isinstance(connection_string, SecretStr) else connection_string

@@ -229,27 +229,14 @@ class _Handle:
 class QdrantCollection(QdrantCollectionBase):
     """A collection backed by one embedded Qdrant shard. Get it from :meth:`QdrantStore.collection`."""
 
+    _h: _Handle
+
     def __init__(self, handle: _Handle) -> None:
-        self._h = handle
-        super().__init__(handle.name, handle.options)
-        self._lock = handle.lock  # every wrapper of one collection shares its lock and state
+        super().__init__(handle)  # every wrapper of one collection shares its lock and state
         self._qe = handle.qe
 
-    @property
-    def _dimensions(self) -> int | None:
+    def _shared_dimensions(self) -> int | None:
         return self._h.dims
-
-    @_dimensions.setter
-    def _dimensions(self, value: int | None) -> None:  # BaseCollection.__init__ assigns it
-        pass
-
-    @property
-    def options(self) -> CollectionOptions:
-        return self._h.options
-
-    @options.setter
-    def options(self, value: CollectionOptions) -> None:
-        pass
 
     # engine primitives -------------------------------------------------------
 
@@ -353,7 +340,7 @@ class QdrantStore(VectorStore):
     provider = "qdrant"
 
     def __init__(self, path: str | os.PathLike[str] = DEFAULT_PATH, *, hnsw_m: int = 16,
-                 hnsw_ef_construct: int = 100, hnsw_ef: int = 128,
+                 hnsw_ef_construct: int = 100, hnsw_ef: int = 256,
                  default_options: CollectionOptions | None = None) -> None:
         super().__init__(default_options=default_options)
         self._qe = _import_edge()
