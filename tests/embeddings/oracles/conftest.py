@@ -9,40 +9,15 @@
 
 from __future__ import annotations
 
-import ipaddress
-import socket
-from typing import Any
-
 import pytest
 
+from tests._services.loopback_only import loopback_only
 from tests.embeddings._servers import loopback  # noqa: F401  (the fixture)
 
 _ENV = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID", "OLLAMA_HOST",
-        "OLLAMA_ALLOWED_HOSTS", "HF_TOKEN", "HUGGINGFACE_API_KEY", "HUGGING_FACE_HUB_TOKEN", "HF_INFERENCE_ENDPOINT",
-        "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
-
-
-def _is_loopback(address: Any) -> bool:
-    if not isinstance(address, tuple):  # AF_UNIX path
-        return True
-    host = str(address[0])
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
-    except ValueError:
-        return False
+        "OLLAMA_ALLOWED_HOSTS", "HF_TOKEN", "HUGGINGFACE_API_KEY", "HUGGING_FACE_HUB_TOKEN", "HF_INFERENCE_ENDPOINT")
 
 
 @pytest.fixture(autouse=True)
 def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    real_connect = socket.socket.connect
-
-    def connect(sock: socket.socket, address: Any) -> Any:
-        if not _is_loopback(address):
-            raise AssertionError(f"an oracle test tried to reach {address!r}; only the loopback server is allowed")
-        return real_connect(sock, address)
-
-    monkeypatch.setattr(socket.socket, "connect", connect)
-    for name in _ENV:
-        monkeypatch.delenv(name, raising=False)
+    loopback_only(monkeypatch, _ENV)

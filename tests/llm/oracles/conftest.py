@@ -9,12 +9,11 @@
 
 from __future__ import annotations
 
-import ipaddress
-import socket
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
+
+from tests._services.loopback_only import loopback_only
 
 pytest.register_assert_rewrite(f"{__package__}._oracle", f"{__package__}._google", f"{__package__}._openai_like")
 
@@ -26,34 +25,12 @@ _ENV = (
     "GOOGLE_GENAI_API_VERSION", "GOOGLE_CLOUD_PROJECT", "GOOGLE_CLOUD_LOCATION", "GOOGLE_APPLICATION_CREDENTIALS",
     "GCP_PROJECT_ID", "VERTEX_AI_LOCATION", "XAI_API_KEY", "HF_TOKEN", "HUGGINGFACE_API_KEY",
     "HUGGING_FACE_HUB_TOKEN", "HF_INFERENCE_ENDPOINT", "OLLAMA_HOST", "OLLAMA_ALLOWED_HOSTS",
-    "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy",
 )
-
-
-def _loopback(address: Any) -> bool:
-    if not isinstance(address, tuple):  # AF_UNIX path
-        return True
-    host = str(address[0])
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
-    except ValueError:
-        return False
 
 
 @pytest.fixture(autouse=True)
 def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    real_connect = socket.socket.connect
-
-    def connect(sock: socket.socket, address: Any) -> Any:
-        if not _loopback(address):
-            raise AssertionError(f"an oracle test tried to reach {address!r}; only the loopback server is allowed")
-        return real_connect(sock, address)
-
-    monkeypatch.setattr(socket.socket, "connect", connect)
-    for name in _ENV:
-        monkeypatch.delenv(name, raising=False)
+    loopback_only(monkeypatch, _ENV)
 
 
 @pytest.fixture(scope="session")
