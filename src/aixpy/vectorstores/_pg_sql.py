@@ -23,8 +23,10 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal, TypeVar
 
 from aixpy.errors import InvalidInputError
 from aixpy.vectorstores.filters import And, Cond, Filter, Not, Or, ScopeIs, TagsMatch
@@ -39,11 +41,16 @@ __all__ = [
     "OPERATOR",
     "TRUE",
     "WRITE_COLUMNS",
+    "Plan",
+    "Stmt",
     "catalog_ddl",
     "check_text",
     "compile_filter",
     "exact_json",
     "exact_number",
+    "execute",
+    "fetch_all",
+    "fetch_one",
     "index_ddl",
     "index_names",
     "live_sql",
@@ -66,6 +73,44 @@ WRITE_COLUMNS = ("id", "content", "content_sha256", "embedding", "embedding_mode
 #: Columns read back to build a Document (without the embedding).
 DOC_COLUMNS = ("id", "content", "embedding_model", "metadata", "tags", "tenant", "scope_user", "scope_session",
                "created_at", "updated_at", "expires_at")
+
+
+# ------------------------------------------------------------------ plans
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Stmt:
+    """One statement of a :data:`Plan`: what a driver runs on its cursor and what it sends back.
+
+    ``fetch="all"`` sends back the rows, ``"one"`` the first row (or ``None``), ``"none"`` ``None``.
+    ``many`` runs ``executemany`` over those rows; with ``copy_types`` it is a binary ``COPY FROM STDIN``.
+    """
+
+    sql: str
+    params: dict[str, Any] | None = None
+    fetch: Literal["all", "one", "none"] = "none"
+    many: Sequence[tuple[Any, ...]] | None = None
+    copy_types: Sequence[str] | None = None
+
+
+#: The database work of one operation, written once: a generator that yields each :class:`Stmt` and
+#: receives its result, returning the operation's value. The sync and async drivers in
+#: :mod:`aixpy.vectorstores._pg_async` run the same plans, so both paths share every statement and decoder.
+Plan = Generator[Stmt, Any, T]
+
+
+def execute(sql: str, params: dict[str, Any] | None = None) -> Stmt:
+    return Stmt(sql, {} if params is None else params)
+
+
+def fetch_all(sql: str, params: dict[str, Any] | None = None) -> Stmt:
+    return Stmt(sql, {} if params is None else params, "all")
+
+
+def fetch_one(sql: str, params: dict[str, Any] | None = None) -> Stmt:
+    return Stmt(sql, {} if params is None else params, "one")
 
 
 # ------------------------------------------------------------------ identifiers and text

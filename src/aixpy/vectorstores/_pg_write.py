@@ -1,4 +1,5 @@
-"""The write path of the ``pgvector`` backend: row encoding, duplicate detection and bulk loading.
+"""The write path of the ``pgvector`` backend: row encoding and decoding, duplicate detection, bulk
+loading and the DDL plans of a collection's table.
 
 Everything here runs inside the caller's transaction, after it locked the collection's catalog row
 (``SELECT ... FOR UPDATE``): writers of one collection are serialized across connections and
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -18,9 +19,11 @@ import numpy.typing as npt
 from aixpy.errors import InvalidInputError
 from aixpy.vectorstores import _pg_sql as q
 from aixpy.vectorstores.base import CollectionOptions, PreparedDoc
-from aixpy.vectorstores.types import Document, UpsertResult
+from aixpy.vectorstores.types import Document, Scope, UpsertResult
 
-__all__ = ["BULK_MIN", "COPY_TYPES", "encode_row", "write_batch"]
+__all__ = ["BULK_MIN", "CATALOG_COLS", "COPY_TYPES", "copy_stmt", "create_table", "decode_doc", "decode_vector",
+           "drop_indexes", "encode_row", "ensure_indexes", "options_from", "options_row", "relation_exists",
+           "write_batch"]
 
 #: An upsert of at least this many documents into an empty table is loaded with COPY, indexes after.
 BULK_MIN = 500
@@ -87,29 +90,35 @@ def encode_row(p: PreparedDoc, jsonb: Any) -> tuple[Any, ...]:
 
 class _Dedup(_Written):
     """Duplicate checks of one upsert, in order, with the memory backend's rules: against the stored
-    live documents minus those this call already replaced, and against what this call wrote."""
+    live documents minus those this call already replaced, and against what this call wrote.
+    Build it with :meth:`load` (a plan: it reads the stored candidates)."""
 
-    def __init__(self, cur: Any, table: str, threshold: float, unit: npt.NDArray[np.float32], new: list[int],
-                 docs: list[PreparedDoc], n_updates: int) -> None:
+    def __init__(self, threshold: float, unit: npt.NDArray[np.float32]) -> None:
         super().__init__(threshold, unit)
         self.stored_sha: dict[str, set[str]] = {}
         self.hits: dict[int, list[str]] = {}
+
+    @classmethod
+    def load(cls, table: str, threshold: float, unit: npt.NDArray[np.float32], new: list[int],
+             docs: list[PreparedDoc], n_updates: int) -> q.Plan[_Dedup]:
+        self = cls(threshold, unit)
         shas = sorted({content_sha256(docs[i].doc.content) for i in new if docs[i].doc.content})
         if shas:
-            cur.execute(f"SELECT content_sha256, id FROM {table} WHERE content_sha256 = ANY(%(s)s::text[])",
-                        {"s": shas})
-            for sha, doc_id in cur.fetchall():
+            rows = yield q.fetch_all(f"SELECT content_sha256, id FROM {table} "
+                                     "WHERE content_sha256 = ANY(%(s)s::text[])", {"s": shas})
+            for sha, doc_id in rows:
                 self.stored_sha.setdefault(sha, set()).add(doc_id)
         probe = [i for i in new if np.any(unit[i])]
         if probe:
             # Exact scan (no index): up to n_updates + 1 stored near-duplicates per new document. If
             # the limit is reached, at least one of them is not replaced by this call.
-            cur.execute(
+            rows = yield q.fetch_all(
                 f"SELECT b.i, ARRAY(SELECT t.id FROM {table} t WHERE (t.embedding <=> b.v) <= %(d)s LIMIT %(k)s) "
                 "FROM unnest(%(v)s::vector[], %(i)s::int[]) AS b(v, i)",
                 {"d": 1.0 - threshold + _DEDUP_EPS, "k": n_updates + 1, "v": [docs[i].vector for i in probe],
                  "i": probe})
-            self.hits = {int(i): list(found) for i, found in cur.fetchall()}
+            self.hits = {int(i): list(found) for i, found in rows}
+        return self
 
     def is_duplicate(self, i: int, doc: Document) -> bool:
         if self.near_written(i, doc.content):
@@ -119,9 +128,10 @@ class _Dedup(_Written):
         return any(p not in self.replaced for p in self.hits.get(i, ()))
 
 
-def write_batch(cur: Any, table: str, options: CollectionOptions, docs: list[PreparedDoc],
-                existing: dict[str, datetime], live: int, jsonb: Any) -> tuple[UpsertResult, list[tuple[Any, ...]]]:
-    """Decide, in order, what happens to each document; return the result and the rows to write.
+def write_batch(table: str, options: CollectionOptions, docs: list[PreparedDoc], existing: dict[str, datetime],
+                live: int, jsonb: Any) -> q.Plan[tuple[UpsertResult, list[tuple[Any, ...]]]]:
+    """Decide, in order, what happens to each document; return the result and the rows to write
+    (a plan: dedup reads the stored candidates).
 
     ``existing`` maps the ids of live stored documents to their ``created_at``; ``live`` is the
     number of live stored documents.
@@ -134,7 +144,7 @@ def write_batch(cur: Any, table: str, options: CollectionOptions, docs: list[Pre
             v64 = np.stack([p.vector for p in docs]).astype(np.float64)
             norms = np.sqrt(np.einsum("ij,ij->i", v64, v64))
             unit = (v64 / np.where(norms > 0, norms, 1.0)[:, None]).astype(np.float32)
-            dedup = _Dedup(cur, table, options.dedup_threshold, unit, new, docs, len(docs) - len(new))
+            dedup = yield from _Dedup.load(table, options.dedup_threshold, unit, new, docs, len(docs) - len(new))
     rows: list[tuple[Any, ...]] = []
     limit = options.max_documents
     for i, p in enumerate(docs):
@@ -163,10 +173,74 @@ def write_batch(cur: Any, table: str, options: CollectionOptions, docs: list[Pre
     return result, rows
 
 
-def copy_rows(cur: Any, table: str, rows: Sequence[tuple[Any, ...]]) -> None:
+def copy_stmt(table: str, rows: Sequence[tuple[Any, ...]]) -> q.Stmt:
     """Load ``rows`` with binary COPY (vectors in pgvector's binary format)."""
     cols = ", ".join(q.WRITE_COLUMNS)
-    with cur.copy(f"COPY {table} ({cols}) FROM STDIN (FORMAT BINARY)", {}) as copy:
-        copy.set_types(COPY_TYPES)
-        for row in rows:
-            copy.write_row(row)
+    return q.Stmt(f"COPY {table} ({cols}) FROM STDIN (FORMAT BINARY)", {}, many=rows, copy_types=COPY_TYPES)
+
+
+# ------------------------------------------------------------------ catalog rows and decoding
+
+
+def options_row(o: CollectionOptions) -> dict[str, Any]:
+    return {"dimensions": o.dimensions, "metric": o.metric, "dedup": o.dedup, "dedup_threshold": o.dedup_threshold,
+            "ttl": o.ttl, "max_documents": o.max_documents}
+
+
+CATALOG_COLS = "dimensions, metric, dedup, dedup_threshold, ttl, max_documents"
+
+
+def options_from(row: Any) -> CollectionOptions:
+    dims, metric, dedup, thr, ttl, max_docs = row
+    return CollectionOptions(dimensions=dims, metric=metric, dedup=dedup, dedup_threshold=thr, ttl=ttl,
+                             max_documents=max_docs)
+
+
+def _utc(t: datetime | None) -> datetime | None:
+    return None if t is None else t.astimezone(UTC)
+
+
+def decode_doc(row: Any, embedding: list[float] | None) -> Document:
+    """The document of a row that starts with ``DOC_COLUMNS``."""
+    doc_id, content, model, meta, tags, tenant, user, session, created, updated, expires = row[:11]
+    return Document(id=doc_id, content=content, embedding=embedding, embedding_model=model, metadata=meta or {},
+                    tags=list(tags), scope=Scope(tenant, user, session), created_at=_utc(created),
+                    updated_at=_utc(updated), expires_at=_utc(expires))
+
+
+def decode_vector(v: Any) -> list[float]:
+    out: list[float] = np.asarray(v.to_numpy(), dtype=np.float32).tolist()
+    return out
+
+
+# ------------------------------------------------------------------ DDL plans
+
+
+def relation_exists(schema: str, name: str) -> q.Plan[bool]:
+    row = yield q.fetch_one("SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                            "WHERE n.nspname = %(s)s AND c.relname = %(r)s", {"s": schema, "r": name})
+    return row is not None
+
+
+def create_table(schema: str, name: str, dims: int) -> q.Plan[None]:
+    if not (yield from relation_exists(schema, name)):
+        yield q.execute(q.table_ddl(schema, name, dims))
+
+
+def drop_indexes(schema: str, name: str) -> q.Plan[None]:
+    for kind, index in q.index_names(name).items():
+        if kind != "pkey":
+            yield q.execute(f"DROP INDEX IF EXISTS {q.quote_ident(schema)}.{q.quote_ident(index)}")
+
+
+def ensure_indexes(schema: str, name: str, options: CollectionOptions, m: int, ef_construction: int) -> q.Plan[None]:
+    assert options.dimensions is not None
+    ddl = q.index_ddl(schema, name, options.metric, options.dimensions, m, ef_construction, dedup=options.dedup)
+    rows = yield q.fetch_all("SELECT indexname FROM pg_indexes WHERE schemaname = %(s)s AND "
+                             "indexname = ANY(%(i)s::text[])", {"s": schema, "i": list(ddl)})
+    have = {r[0] for r in rows}
+    missing = [sql for index, sql in ddl.items() if index not in have]
+    if missing:
+        yield q.execute("SELECT set_config('maintenance_work_mem', '256MB', true)")
+        for sql in missing:
+            yield q.execute(sql)

@@ -35,25 +35,35 @@ import importlib
 import math
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from pydantic import SecretStr
 
 from aixpy.config.stores import VectorStoreConfig
-from aixpy.errors import AixpyError, ConfigError, InvalidInputError, MissingDependencyError, StoreError, redact
+from aixpy.errors import (
+    AixpyError,
+    CapacityError,
+    ConfigError,
+    InvalidInputError,
+    MissingDependencyError,
+    StoreError,
+    redact,
+)
 from aixpy.vectorstores import _pg_sql as q
 from aixpy.vectorstores import _pg_write as w
+from aixpy.vectorstores._pg_async import IN_ASYNC, AsyncPools, adrive, async_call, drive, start
 from aixpy.vectorstores.base import CollectionOptions, PreparedDoc, SharedStateCollection, Vector, VectorStore
 from aixpy.vectorstores.filters import Filter, parse
-from aixpy.vectorstores.types import DeleteResult, Document, Match, Query, QueryResult, Scope, UpsertResult, utcnow
-from aixpy.vectorstores.validation import validate_collection_name
+from aixpy.vectorstores.types import DeleteResult, Document, Match, Query, QueryResult, UpsertResult, utcnow
+from aixpy.vectorstores.validation import check_ids, validate_collection_name, validate_query
 
 __all__ = ["PgvectorCollection", "PgvectorStore", "create"]
 
 _INSTALL = "pip install 'aixpy[pgvector]'"
+T = TypeVar("T")
 
 
 def create(config: VectorStoreConfig) -> PgvectorStore:
@@ -73,6 +83,7 @@ class _Driver:
     psycopg: Any
     pool: Any
     register_vector: Any
+    register_vector_async: Any
     jsonb: Any
 
 
@@ -84,43 +95,13 @@ def _import_driver() -> _Driver:
         json_mod = importlib.import_module("psycopg.types.json")
     except ImportError:
         raise MissingDependencyError("psycopg (with psycopg_pool) and pgvector", _INSTALL) from None
-    return _Driver(psycopg, pool, pgv.register_vector, json_mod.Jsonb)
-
-
-def _utc(t: datetime | None) -> datetime | None:
-    return None if t is None else t.astimezone(UTC)
-
-
-def _options_row(o: CollectionOptions) -> dict[str, Any]:
-    return {"dimensions": o.dimensions, "metric": o.metric, "dedup": o.dedup, "dedup_threshold": o.dedup_threshold,
-            "ttl": o.ttl, "max_documents": o.max_documents}
-
-
-_CATALOG_COLS = "dimensions, metric, dedup, dedup_threshold, ttl, max_documents"
-
-
-def _options_from(row: Any) -> CollectionOptions:
-    dims, metric, dedup, thr, ttl, max_docs = row
-    return CollectionOptions(dimensions=dims, metric=metric, dedup=dedup, dedup_threshold=thr, ttl=ttl,
-                             max_documents=max_docs)
+    return _Driver(psycopg, pool, pgv.register_vector, pgv.register_vector_async, json_mod.Jsonb)
 
 
 def _same(asked: CollectionOptions, stored: CollectionOptions) -> bool:
     if asked.dimensions is not None and stored.dimensions is not None and asked.dimensions != stored.dimensions:
         return False
     return dataclasses.replace(asked, dimensions=None) == dataclasses.replace(stored, dimensions=None)
-
-
-def _doc(row: Any, embedding: list[float] | None) -> Document:
-    doc_id, content, model, meta, tags, tenant, user, session, created, updated, expires = row[:11]
-    return Document(id=doc_id, content=content, embedding=embedding, embedding_model=model, metadata=meta or {},
-                    tags=list(tags), scope=Scope(tenant, user, session), created_at=_utc(created),
-                    updated_at=_utc(updated), expires_at=_utc(expires))
-
-
-def _floats(v: Any) -> list[float]:
-    out: list[float] = np.asarray(v.to_numpy(), dtype=np.float32).tolist()
-    return out
 
 
 class _Handle:
@@ -138,11 +119,25 @@ class _Handle:
             raise StoreError(f"pgvector collection {self.name!r} was dropped")
 
 
+def _raise_failure(result: UpsertResult) -> UpsertResult:
+    """What :meth:`BaseCollection.upsert` does with a failed single upsert."""
+    if result.failed:
+        msg = result.errors[0]
+        raise CapacityError(msg) if "max_documents" in msg else InvalidInputError(msg)
+    return result
+
+
 # ------------------------------------------------------------------ collection
 
 
 class PgvectorCollection(SharedStateCollection):
-    """A collection stored in one PostgreSQL table. Get it from :meth:`PgvectorStore.collection`."""
+    """A collection stored in one PostgreSQL table. Get it from :meth:`PgvectorStore.collection`.
+
+    Each operation is one plan (see :mod:`aixpy.vectorstores._pg_async`) run by the sync methods on
+    the store's connection pool and by the ``a*`` methods natively on its async pool (no threads).
+    Async calls do not take the collection's thread lock: writers, sync or async, are serialized by
+    the lock on the collection's catalog row, and queries need no lock.
+    """
 
     _h: _Handle
 
@@ -152,50 +147,52 @@ class PgvectorCollection(SharedStateCollection):
 
     def _shared_dimensions(self) -> int | None:
         h = self._h
-        if h.options.dimensions is None and not h.dropped and not self._s.closed:
+        if h.options.dimensions is None and not h.dropped and not self._s.closed and not IN_ASYNC.get():
             self._s._refresh(h)  # another process may have written the first document since
         return h.options.dimensions
 
-    # primitives ----------------------------------------------------------------
+    async def _adimensions(self) -> int | None:
+        h = self._h
+        if h.options.dimensions is None and not h.dropped and not self._s.closed:
+            await self._s._arefresh(h)
+        return h.options.dimensions
 
-    def _upsert_prepared(self, docs: list[PreparedDoc]) -> UpsertResult:
+    # plans: the database work of each primitive, shared by the sync and async paths -------------
+
+    def _upsert_plan(self, docs: list[PreparedDoc]) -> q.Plan[tuple[UpsertResult, CollectionOptions]]:
         h, s = self._h, self._s
         h.check()
         dims = int(docs[0].vector.shape[0])
-        with s._db("upsert"), s._conn() as conn, conn.transaction(), conn.cursor() as cur:
-            options = s._lock_collection(cur, h)
-            if options.dimensions is None:
-                options = dataclasses.replace(options, dimensions=dims)
-                cur.execute(f"UPDATE {s._catalog} SET dimensions = %(d)s WHERE name = %(n)s", {"d": dims, "n": h.name})
-                s._create_table(cur, h.name, dims)
-            elif options.dimensions != dims:
-                result = UpsertResult()
-                for p in docs:
-                    result.add_failure(p.doc.id, f"embedding has {dims} dimensions, expected {options.dimensions}")
-                return result
-            now = utcnow()
-            cur.execute(f"DELETE FROM {h.table} WHERE expires_at <= %(now)s", {"now": now})
-            cur.execute(f"SELECT id, created_at FROM {h.table} WHERE id = ANY(%(ids)s::text[])",
-                        {"ids": [p.doc.id for p in docs]})
-            existing: dict[str, datetime] = {r[0]: r[1].astimezone(UTC) for r in cur.fetchall()}
-            live = -1  # unknown (only needed for max_documents and the bulk path)
-            if options.max_documents is not None or (not existing and len(docs) >= w.BULK_MIN):
-                cur.execute(f"SELECT count(*) FROM {h.table}", {})
-                live = int(cur.fetchone()[0])
-            result, rows = w.write_batch(cur, h.table, options, docs, existing, max(live, 0), s._drv.jsonb)
-            if rows:
-                if live == 0 and len(rows) >= w.BULK_MIN:
-                    s._drop_indexes(cur, h.name)  # load first, index after: several times faster
-                    w.copy_rows(cur, h.table, rows)
-                    cur.execute(f"ANALYZE {h.table}", {})
-                else:
-                    cur.executemany(q.upsert_sql(s.schema, h.name), rows)
-                s._ensure_indexes(cur, h.name, options)
-        h.options = options
-        return result
+        options = yield from s._lock_collection(h)
+        if options.dimensions is None:
+            options = dataclasses.replace(options, dimensions=dims)
+            yield q.execute(f"UPDATE {s._catalog} SET dimensions = %(d)s WHERE name = %(n)s", {"d": dims, "n": h.name})
+            yield from w.create_table(s.schema, h.name, dims)
+        elif options.dimensions != dims:
+            result = UpsertResult()
+            for p in docs:
+                result.add_failure(p.doc.id, f"embedding has {dims} dimensions, expected {options.dimensions}")
+            return result, options
+        now = utcnow()
+        yield q.execute(f"DELETE FROM {h.table} WHERE expires_at <= %(now)s", {"now": now})
+        found = yield q.fetch_all(f"SELECT id, created_at FROM {h.table} WHERE id = ANY(%(ids)s::text[])",
+                                  {"ids": [p.doc.id for p in docs]})
+        existing: dict[str, datetime] = {r[0]: r[1].astimezone(UTC) for r in found}
+        live = -1  # unknown (only needed for max_documents and the bulk path)
+        if options.max_documents is not None or (not existing and len(docs) >= w.BULK_MIN):
+            live = int((yield q.fetch_one(f"SELECT count(*) FROM {h.table}"))[0])
+        result, rows = yield from w.write_batch(h.table, options, docs, existing, max(live, 0), s._drv.jsonb)
+        if rows:
+            if live == 0 and len(rows) >= w.BULK_MIN:
+                yield from w.drop_indexes(s.schema, h.name)  # load first, index after: several times faster
+                yield w.copy_stmt(h.table, rows)
+                yield q.execute(f"ANALYZE {h.table}")
+            else:
+                yield q.Stmt(q.upsert_sql(s.schema, h.name), many=rows)
+            yield from w.ensure_indexes(s.schema, h.name, options, s.hnsw_m, s.hnsw_ef_construction)
+        return result, options
 
-    def _query(self, vec: Vector, query: Query) -> QueryResult:
-        t0 = time.perf_counter()
+    def _query_plan(self, vec: Vector, query: Query, t0: float) -> q.Plan[QueryResult]:
         h, s = self._h, self._s
         h.check()
         metric = h.options.metric
@@ -203,72 +200,129 @@ class PgvectorCollection(SharedStateCollection):
             raise InvalidInputError(f"collection {self.name!r} uses metric {metric!r}; a query cannot ask for "
                                     f"{query.metric!r} (the HNSW index serves one metric per collection)")
         where, params = q.compile_filter(parse(query.filter))
-        empty = QueryResult([], query.offset, query.limit)
         if where == q.FALSE:
-            return empty
+            return QueryResult([], query.offset, query.limit)
         need = query.offset + query.limit
         cols = ", ".join(q.DOC_COLUMNS) + (", embedding" if query.include_embeddings else "")
         sql = (f"SELECT {cols}, embedding {q.OPERATOR[metric]} %(qv)s AS distance FROM {h.table} "
                f"WHERE {q.live_sql()} AND {where} ORDER BY distance, id LIMIT %(limit)s OFFSET %(offset)s")
         params.update(qv=vec, now=utcnow(), limit=query.limit, offset=query.offset)
         knobs = {"ef": str(min(1000, max(s.hnsw_ef_search, need))), "scan": str(max(20_000, 4 * need))}
-        with s._db("query"), s._conn() as conn, conn.pipeline(), conn.transaction(), conn.cursor() as cur:
-            # one round trip: BEGIN, the per-transaction HNSW settings, the query, COMMIT
-            cur.execute("SELECT set_config('hnsw.ef_search', %(ef)s, true), "
+        # run pipelined in one transaction: BEGIN, the per-transaction HNSW settings, the query, COMMIT
+        yield q.execute("SELECT set_config('hnsw.ef_search', %(ef)s, true), "
                         "set_config('hnsw.iterative_scan', 'strict_order', true), "
                         "set_config('hnsw.max_scan_tuples', %(scan)s, true)", knobs)
-            cur.execute(sql, params)
-            rows = cur.fetchall()
+        rows = yield q.fetch_all(sql, params)
         out: list[Match] = []
         for rank, row in enumerate(rows, start=query.offset + 1):
             score, distance = q.score_of(metric, float(row[-1]))
             if query.min_score is not None and score < query.min_score:
                 break
-            emb = _floats(row[11]) if query.include_embeddings else None
-            out.append(Match(_doc(row, emb), score, distance, rank))
+            emb = w.decode_vector(row[11]) if query.include_embeddings else None
+            out.append(Match(w.decode_doc(row, emb), score, distance, rank))
         return QueryResult(out, query.offset, query.limit, (time.perf_counter() - t0) * 1000.0)
 
-    def _get(self, ids: list[str]) -> list[Document]:
-        h, s = self._h, self._s
+    def _get_plan(self, ids: list[str]) -> q.Plan[list[Document]]:
+        h = self._h
         h.check()
         if h.options.dimensions is None or not ids:
             return []
-        sql = (f"SELECT {', '.join(q.DOC_COLUMNS)}, embedding FROM {h.table} "
-               f"WHERE id = ANY(%(ids)s::text[]) AND {q.live_sql()}")
-        with s._db("get"), s._conn() as conn:
-            rows = conn.execute(sql, {"ids": ids, "now": utcnow()}).fetchall()
-        found = {r[0]: _doc(r, _floats(r[11])) for r in rows}
+        rows = yield q.fetch_all(f"SELECT {', '.join(q.DOC_COLUMNS)}, embedding FROM {h.table} "
+                                 f"WHERE id = ANY(%(ids)s::text[]) AND {q.live_sql()}", {"ids": ids, "now": utcnow()})
+        found = {r[0]: w.decode_doc(r, w.decode_vector(r[11])) for r in rows}
         return [found[i] for i in ids if i in found]
 
-    def _delete(self, ids: list[str]) -> DeleteResult:
-        h, s = self._h, self._s
+    def _delete_plan(self, ids: list[str]) -> q.Plan[DeleteResult]:
+        h = self._h
         h.check()
         live: set[str] = set()
         if h.options.dimensions is not None and ids:
-            sql = (f"DELETE FROM {h.table} WHERE id = ANY(%(ids)s::text[]) "
-                   f"RETURNING id, {q.live_sql()}")  # expired copies go too: they are invisible already
-            with s._db("delete"), s._conn() as conn:
-                live = {r[0] for r in conn.execute(sql, {"ids": ids, "now": utcnow()}).fetchall() if r[1]}
+            rows = yield q.fetch_all(f"DELETE FROM {h.table} WHERE id = ANY(%(ids)s::text[]) RETURNING id, "
+                                     f"{q.live_sql()}", {"ids": ids, "now": utcnow()})  # expired copies go too
+            live = {r[0] for r in rows if r[1]}
         missing = [i for i in ids if i not in live]
         return DeleteResult(deleted=len(ids) - len(missing), not_found=len(missing), not_found_ids=missing)
 
-    def _count(self, filter: Filter | None) -> int:
-        h, s = self._h, self._s
+    def _count_plan(self, filter: Filter | None) -> q.Plan[int]:
+        h = self._h
         h.check()
         where, params = q.compile_filter(parse(filter))
         if where == q.FALSE or h.options.dimensions is None:
             return 0
         params["now"] = utcnow()
-        with s._db("count"), s._conn() as conn:
-            row = conn.execute(f"SELECT count(*) FROM {h.table} WHERE {q.live_sql()} AND {where}", params).fetchone()
+        row = yield q.fetch_one(f"SELECT count(*) FROM {h.table} WHERE {q.live_sql()} AND {where}", params)
         return int(row[0]) if row else 0
 
-    def _clear(self) -> None:
-        h, s = self._h, self._s
+    def _clear_plan(self) -> q.Plan[None]:
+        h = self._h
         h.check()
         if h.options.dimensions is not None:
-            with s._db("clear"), s._conn() as conn:
-                conn.execute(f"TRUNCATE {h.table}", {})
+            yield q.execute(f"TRUNCATE {h.table}")
+
+    # sync primitives ----------------------------------------------------------------
+
+    def _upsert_prepared(self, docs: list[PreparedDoc]) -> UpsertResult:
+        result, self._h.options = self._s._run("upsert", self._upsert_plan(docs), tx=True)
+        return result
+
+    def _query(self, vec: Vector, query: Query) -> QueryResult:
+        plan = self._query_plan(vec, query, time.perf_counter())
+        return self._s._run("query", plan, tx=True, pipeline=True)
+
+    def _get(self, ids: list[str]) -> list[Document]:
+        return self._s._run("get", self._get_plan(ids))
+
+    def _delete(self, ids: list[str]) -> DeleteResult:
+        return self._s._run("delete", self._delete_plan(ids))
+
+    def _count(self, filter: Filter | None) -> int:
+        return self._s._run("count", self._count_plan(filter))
+
+    def _clear(self) -> None:
+        self._s._run("clear", self._clear_plan())
+
+    # native async API: the same validation (BaseCollection) and plans, on the async pool -----------
+
+    async def _aupsert_prepared(self, docs: list[PreparedDoc]) -> UpsertResult:
+        result, self._h.options = await self._s._arun("upsert", self._upsert_plan(docs), tx=True)
+        return result
+
+    async def aupsert(self, doc: Document) -> UpsertResult:
+        dims = await self._adimensions()
+        with async_call():
+            p = self._prepare(doc, dims)
+        return _raise_failure(await self._aupsert_prepared([p]))
+
+    async def aupsert_batch(self, docs: Sequence[Document]) -> UpsertResult:
+        await self._adimensions()
+        result = UpsertResult()
+        with async_call():
+            prepared = self._prepare_batch(docs, result)
+        if prepared:
+            result.merge(await self._aupsert_prepared(prepared))
+        return result
+
+    async def aquery(self, query: Query) -> QueryResult:
+        dims = await self._adimensions()
+        vec = validate_query(query, dims)
+        if (query.metric or self.options.metric) == "cosine" and not np.any(vec):
+            raise InvalidInputError("a zero query vector has no cosine similarity")
+        if dims is None:
+            return QueryResult([], query.offset, query.limit)
+        plan = self._query_plan(vec, query, time.perf_counter())
+        return await self._s._arun("query", plan, tx=True, pipeline=True)
+
+    async def aget(self, ids: Sequence[str]) -> list[Document]:
+        return await self._s._arun("get", self._get_plan(list(dict.fromkeys(check_ids(ids)))))
+
+    async def adelete(self, ids: Sequence[str]) -> DeleteResult:
+        return await self._s._arun("delete", self._delete_plan(list(dict.fromkeys(check_ids(ids)))))
+
+    async def acount(self, filter: Filter | None = None) -> int:
+        return await self._s._arun("count", self._count_plan(filter))
+
+    async def aclear(self) -> None:
+        await self._s._arun("clear", self._clear_plan())
 
     def __repr__(self) -> str:
         return f"PgvectorCollection(name={self.name!r}, dimensions={self._h.options.dimensions}, " \
@@ -279,7 +333,9 @@ class PgvectorCollection(SharedStateCollection):
 
 
 class PgvectorStore(VectorStore):
-    """Collections as tables in one PostgreSQL schema. Close it (or use ``with``) to release the pool.
+    """Collections as tables in one PostgreSQL schema. Close it (``with``, ``close()``, or from async code
+    ``async with`` / ``await aclose()``) to release its pools: a connection pool for the sync API and an
+    async one, opened on first async use inside the running event loop, for the ``a*`` methods.
 
     Args:
         connection_string: a libpq URL or ``key=value`` string; never shown in messages or reprs.
@@ -322,6 +378,15 @@ class PgvectorStore(VectorStore):
             except BaseException:
                 self._pool.close()
                 raise
+        apool_cls = self._drv.pool.AsyncConnectionPool
+
+        def async_pool() -> Any:
+            return apool_cls(dsn, min_size=pool_min_size, max_size=pool_max_size, open=False,
+                             kwargs={"autocommit": True, "connect_timeout": ct},
+                             configure=self._drv.register_vector_async, check=apool_cls.check_connection,
+                             timeout=connect_timeout, name="aixpy-pgvector-async", num_workers=2)
+
+        self._apools = AsyncPools(async_pool, open_timeout=connect_timeout, wait=pool_min_size > 0)
         self.closed = False
 
     # connection plumbing ----------------------------------------------------------
@@ -365,6 +430,34 @@ class PgvectorStore(VectorStore):
         with self._pool.connection() as conn:
             yield conn
 
+    def _run(self, what: str, plan: q.Plan[T], *, tx: bool = False, pipeline: bool = False) -> T:
+        """Run ``plan`` on a pooled connection (in a transaction, pipelined, if asked)."""
+        with self._db(what):
+            first, value = start(plan)
+            if first is None:  # decided without the database
+                return value
+            with self._conn() as conn, contextlib.ExitStack() as stack:
+                if pipeline:
+                    stack.enter_context(conn.pipeline())
+                if tx:
+                    stack.enter_context(conn.transaction())
+                return drive(stack.enter_context(conn.cursor()), plan, first)
+
+    async def _arun(self, what: str, plan: q.Plan[T], *, tx: bool = False, pipeline: bool = False) -> T:
+        """:meth:`_run` on the async pool of the running event loop."""
+        with self._db(what):
+            first, value = start(plan)
+            if first is None:
+                return value
+            self._check_open()
+            pool = await self._apools.get()
+            async with pool.connection() as conn, contextlib.AsyncExitStack() as stack:
+                if pipeline:
+                    await stack.enter_async_context(conn.pipeline())
+                if tx:
+                    await stack.enter_async_context(conn.transaction())
+                return await adrive(await stack.enter_async_context(conn.cursor()), plan, first)
+
     def _check_open(self) -> None:
         if self.closed:
             raise StoreError(f"pgvector store {self._where} is closed")
@@ -388,53 +481,53 @@ class PgvectorStore(VectorStore):
                 if conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %(s)s", {"s": self.schema}).fetchone() \
                         is None:
                     conn.execute(f"CREATE SCHEMA {q.quote_ident(self.schema)}", {})
-                if not self._relation_exists(conn, q.CATALOG):
-                    conn.execute(q.catalog_ddl(self.schema), {})
+                with conn.cursor() as cur:
+                    if not drive(cur, w.relation_exists(self.schema, q.CATALOG)):
+                        cur.execute(q.catalog_ddl(self.schema), {})
 
-    def _relation_exists(self, conn: Any, name: str) -> bool:
-        row = conn.execute("SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                           "WHERE n.nspname = %(s)s AND c.relname = %(r)s", {"s": self.schema, "r": name}).fetchone()
-        return row is not None
+    # catalog and DDL plans (inside the caller's transaction) ------------------------
 
-    # catalog and DDL (inside the caller's transaction) -------------------------------
-
-    def _lock_collection(self, cur: Any, h: _Handle) -> CollectionOptions:
-        cur.execute(f"SELECT {_CATALOG_COLS} FROM {self._catalog} WHERE name = %(n)s FOR UPDATE", {"n": h.name})
-        row = cur.fetchone()
+    def _lock_collection(self, h: _Handle) -> q.Plan[CollectionOptions]:
+        row = yield q.fetch_one(f"SELECT {w.CATALOG_COLS} FROM {self._catalog} WHERE name = %(n)s FOR UPDATE",
+                                {"n": h.name})
         if row is None:
             h.dropped = True
             raise StoreError(f"pgvector collection {h.name!r} was dropped")
-        return _options_from(row)
+        return w.options_from(row)
 
-    def _create_table(self, cur: Any, name: str, dims: int) -> None:
-        if self._relation_exists(cur.connection, name):
-            return
-        cur.execute(q.table_ddl(self.schema, name, dims), {})
-
-    def _drop_indexes(self, cur: Any, name: str) -> None:
-        for kind, index in q.index_names(name).items():
-            if kind != "pkey":
-                cur.execute(f"DROP INDEX IF EXISTS {q.quote_ident(self.schema)}.{q.quote_ident(index)}", {})
-
-    def _ensure_indexes(self, cur: Any, name: str, options: CollectionOptions) -> None:
-        assert options.dimensions is not None
-        ddl = q.index_ddl(self.schema, name, options.metric, options.dimensions, self.hnsw_m,
-                          self.hnsw_ef_construction, dedup=options.dedup)
-        cur.execute("SELECT indexname FROM pg_indexes WHERE schemaname = %(s)s AND indexname = ANY(%(i)s::text[])",
-                    {"s": self.schema, "i": list(ddl)})
-        have = {r[0] for r in cur.fetchall()}
-        missing = [sql for index, sql in ddl.items() if index not in have]
-        if missing:
-            cur.execute("SELECT set_config('maintenance_work_mem', '256MB', true)", {})
-            for sql in missing:
-                cur.execute(sql, {})
+    def _catalog_plan(self, h: _Handle) -> q.Plan[CollectionOptions | None]:
+        row = yield q.fetch_one(f"SELECT {w.CATALOG_COLS} FROM {self._catalog} WHERE name = %(n)s", {"n": h.name})
+        return None if row is None else w.options_from(row)
 
     def _refresh(self, h: _Handle) -> None:
-        with self._db("read catalog"), self._conn() as conn:
-            row = conn.execute(f"SELECT {_CATALOG_COLS} FROM {self._catalog} WHERE name = %(n)s",
-                               {"n": h.name}).fetchone()
-        if row is not None:
-            h.options = _options_from(row)
+        options = self._run("read catalog", self._catalog_plan(h))
+        if options is not None:
+            h.options = options
+
+    async def _arefresh(self, h: _Handle) -> None:
+        options = await self._arun("read catalog", self._catalog_plan(h))
+        if options is not None:
+            h.options = options
+
+    def _open_plan(self, h: _Handle, options: CollectionOptions | None) -> q.Plan[CollectionOptions]:
+        name, fresh = h.name, options or self.default_options
+        created = (yield q.fetch_one(f"INSERT INTO {self._catalog} (name, {w.CATALOG_COLS}) VALUES (%(name)s, "
+                                     "%(dimensions)s, %(metric)s, %(dedup)s, %(dedup_threshold)s, %(ttl)s, "
+                                     "%(max_documents)s) ON CONFLICT (name) DO NOTHING RETURNING name",
+                                     {"name": name, **w.options_row(fresh)})) is not None
+        if created and (yield from w.relation_exists(self.schema, name)):
+            raise StoreError(f"pgvector: table {name!r} already exists in schema {self.schema!r} and is not "
+                             "an aixpy collection; pick another collection name or schema")
+        stored = yield from self._lock_collection(h)
+        if options is not None and not _same(options, stored):
+            raise InvalidInputError(f"collection {name!r} exists with different options: {stored}")
+        if stored.dimensions is None and options is not None and options.dimensions is not None:
+            stored = dataclasses.replace(stored, dimensions=options.dimensions)
+            yield q.execute(f"UPDATE {self._catalog} SET dimensions = %(d)s WHERE name = %(n)s",
+                            {"d": stored.dimensions, "n": name})
+        if stored.dimensions is not None:
+            yield from w.create_table(self.schema, name, stored.dimensions)
+        return stored
 
     # public API ----------------------------------------------------------------
 
@@ -448,26 +541,8 @@ class PgvectorStore(VectorStore):
         validate_collection_name(name)
         with self._mutex:
             self._check_open()
-            fresh = options or self.default_options
-            with self._db(f"open collection {name!r}"), self._conn() as conn, conn.transaction(), \
-                    conn.cursor() as cur:
-                cur.execute(f"INSERT INTO {self._catalog} (name, {_CATALOG_COLS}) VALUES (%(name)s, %(dimensions)s, "
-                            "%(metric)s, %(dedup)s, %(dedup_threshold)s, %(ttl)s, %(max_documents)s) "
-                            "ON CONFLICT (name) DO NOTHING RETURNING name", {"name": name, **_options_row(fresh)})
-                created = cur.fetchone() is not None
-                if created and self._relation_exists(conn, name):
-                    raise StoreError(f"pgvector: table {name!r} already exists in schema {self.schema!r} and is not "
-                                     "an aixpy collection; pick another collection name or schema")
-                h = _Handle(self, name, CollectionOptions())
-                stored = self._lock_collection(cur, h)
-                if options is not None and not _same(options, stored):
-                    raise InvalidInputError(f"collection {name!r} exists with different options: {stored}")
-                if stored.dimensions is None and options is not None and options.dimensions is not None:
-                    stored = dataclasses.replace(stored, dimensions=options.dimensions)
-                    cur.execute(f"UPDATE {self._catalog} SET dimensions = %(d)s WHERE name = %(n)s",
-                                {"d": stored.dimensions, "n": name})
-                if stored.dimensions is not None:
-                    self._create_table(cur, name, stored.dimensions)
+            h = _Handle(self, name, CollectionOptions())
+            stored = self._run(f"open collection {name!r}", self._open_plan(h, options), tx=True)
             old = self._handles.get(name)
             if old is not None and not old.dropped:
                 old.options = stored
@@ -493,12 +568,25 @@ class PgvectorStore(VectorStore):
             return existed
 
     def close(self) -> None:
-        """Close the connection pool. Idempotent."""
+        """Close the connection pools. Idempotent. The async pool is closed now when its event loop is
+        idle or gone, else the close is scheduled on that loop: from async code prefer :meth:`aclose`."""
         with self._mutex:
-            if self.closed:
-                return
             self.closed = True
+            self._apools.close()
             self._pool.close()
+
+    async def aclose(self) -> None:
+        """Close the connection pools, awaiting the async pool of the running loop. Idempotent."""
+        with self._mutex:
+            self.closed = True
+        await self._apools.aclose()
+        self._pool.close()
+
+    async def __aenter__(self) -> PgvectorStore:
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.aclose()
 
     def __repr__(self) -> str:
         return f"PgvectorStore({self._where!r}, schema={self.schema!r})"
