@@ -53,6 +53,7 @@ _ABSOLUTE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 _FORBIDDEN = re.compile(r"[\x00-\x20\x7f\\]")
 _DOT_SEGMENT = re.compile(r"(?:^|/)(?:\.|%2e){1,2}(?:/|$)", re.IGNORECASE)
 _ERROR_BODY_LIMIT = 64 * 1024
+_STREAM_HEADERS: Mapping[str, str] = {"Accept-Encoding": "identity"}  # read only, shared by every call
 
 
 class _StripQueryFilter(logging.Filter):
@@ -155,16 +156,30 @@ def _secret_values(values: Iterable[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
-@dataclass(slots=True)
 class _Call:
-    ctx: ErrorContext
-    host: str
-    path: str
-    stream: bool
-    start: float = field(default_factory=time.monotonic)
-    status: int | None = None
-    nbytes: int = 0
-    error: BaseException | None = None
+    """Per-call state. The :class:`ErrorContext` (safe URL, secrets to scrub) is only needed when an
+    error is built or an event is logged, so it is built on first use, from the same inputs."""
+
+    __slots__ = ("_ctx", "_method", "_model", "_provider", "_secrets", "_url", "error", "host", "nbytes", "path",
+                 "start", "status", "stream")
+
+    def __init__(self, method: str, url: httpx.URL, provider: str | None, model: str | None,
+                 secrets: tuple[str, ...], host: str, path: str, stream: bool) -> None:
+        self._ctx: ErrorContext | None = None
+        self._method, self._url, self._provider, self._model, self._secrets = method, url, provider, model, secrets
+        self.host, self.path, self.stream = host, path, stream
+        self.start = time.monotonic()
+        self.status: int | None = None
+        self.nbytes = 0
+        self.error: BaseException | None = None
+
+    @property
+    def ctx(self) -> ErrorContext:
+        ctx = self._ctx
+        if ctx is None:
+            ctx = self._ctx = ErrorContext(self._method, safe_url(self._url), self._provider, self._model,
+                                           self._secrets)
+        return ctx
 
 
 class _CappedStream(httpx.SyncByteStream):
@@ -248,8 +263,9 @@ class HttpClient:
         return {
             "base_url": self._base_url,
             "headers": {"User-Agent": c.user_agent, **c.headers, **c.secret_headers},
-            "timeout": httpx.Timeout(connect=c.connect_timeout, read=c.read_timeout, write=c.write_timeout,
-                                     pool=c.pool_timeout),
+            # what every request gets (build_request would otherwise copy a per-call Timeout): only
+            # requests built by _prepare go through these clients
+            "timeout": self._timeout,
             "follow_redirects": c.follow_redirects,
             "max_redirects": c.max_redirects,
             "trust_env": False,  # no env proxies (they would resolve names past the guard), no .netrc
@@ -346,38 +362,31 @@ class HttpClient:
         stream: bool,
     ) -> tuple[httpx.Request, _Call]:
         _check_relative(path)
-        hdrs = httpx.Headers(headers or {})
-        if "host" in hdrs:
-            raise BlockedURLError("overriding the Host header is not allowed")
-        if stream and "accept-encoding" not in hdrs:
-            hdrs["Accept-Encoding"] = "identity"  # so the size cap counts what the caller will read
-        call_secrets = self._secrets + _secret_values(v for k, v in hdrs.items() if k in self._secret_names)
-        c = self.config
+        hdrs: httpx.Headers | Mapping[str, str] | None
+        if headers:
+            hdrs = httpx.Headers(headers)
+            if "host" in hdrs:
+                raise BlockedURLError("overriding the Host header is not allowed")
+            if stream and "accept-encoding" not in hdrs:
+                hdrs["Accept-Encoding"] = "identity"  # so the size cap counts what the caller will read
+            call_secrets = self._secrets + _secret_values(v for k, v in hdrs.items() if k in self._secret_names)
+        else:  # no per-call headers: nothing to check, no extra secret (httpx merges a dict like Headers)
+            hdrs = _STREAM_HEADERS if stream else None
+            call_secrets = self._secrets
         request = client.build_request(method.upper(), path, json=json, content=content, params=params,
-                                       headers=hdrs, timeout=self._timeout)
+                                       headers=hdrs)  # timeout: the client's, which is self._timeout
         url = request.url
         if (url.scheme, url.raw_host, url.port) != self._origin:
             raise BlockedURLError(f"request to {safe_url(url)} leaves the configured origin {self._display_host}")
-        ctx = ErrorContext(request.method, safe_url(url), c.provider, model, call_secrets)
-        return request, _Call(ctx, self._display_host, url.path, stream)
+        return request, _Call(request.method, url, self.config.provider, model, call_secrets, self._display_host,
+                              url.path, stream)
 
     def _total(self, timeout: float | None) -> float | None:
         return self.config.total_timeout if timeout is None else timeout
 
-    @contextmanager
-    def _guard(self, call: _Call) -> Iterator[None]:
+    def _guard(self, call: _Call) -> _Guard:
         """Map errors (the one place, see ``_errors.py``), then log and emit the event, once per call."""
-        try:
-            yield
-        except (httpx.HTTPError, httpx.InvalidURL, SSEError) as e:
-            err = map_exception(e, call.ctx)
-            call.error = err
-            raise err from e
-        except BaseException as e:
-            call.error = e
-            raise
-        finally:
-            self._finish(call)
+        return _Guard(self, call)
 
     def _finish(self, call: _Call) -> None:
         seconds = time.monotonic() - call.start
@@ -406,6 +415,8 @@ class HttpClient:
                 logger.warning("on_request hook %r failed", hook, exc_info=True)
 
     def _raise_for_status(self, response: httpx.Response, call: _Call, body: bytes) -> None:
+        if response.status_code < 300:  # error_for_status returns None for these (no ErrorContext needed)
+            return
         err = error_for_status(response.status_code, response.headers, body, call.ctx)
         if err is not None:
             raise err
@@ -556,7 +567,49 @@ class HttpClient:
                 await response.aclose()
 
 
+class _Guard:
+    """The context manager of :meth:`HttpClient._guard` (a plain class: cheaper than a generator per call)."""
+
+    __slots__ = ("_call", "_client")
+
+    def __init__(self, client: HttpClient, call: _Call) -> None:
+        self._client, self._call = client, call
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, et: type[BaseException] | None, e: BaseException | None, tb: object) -> None:
+        call = self._call
+        if e is None:
+            self._client._finish(call)
+            return
+        if isinstance(e, httpx.HTTPError | httpx.InvalidURL | SSEError):
+            err = map_exception(e, call.ctx)
+            call.error = err
+            try:
+                raise err from e
+            finally:
+                self._client._finish(call)
+        call.error = e
+        self._client._finish(call)
+
+
+_RELATIVE_OK: set[str] = set()
+"""Paths that passed :func:`_check_relative` (a pure function of the text): a provider uses a handful.
+Only paths without a query string are kept (a query may carry a key; it is never held beyond the call)."""
+
+
 def _check_relative(path: str) -> None:
+    if path.__class__ is str and path in _RELATIVE_OK:
+        return
+    _check_relative_text(path)
+    if path.__class__ is str and "?" not in path:
+        if len(_RELATIVE_OK) >= 256:
+            _RELATIVE_OK.clear()
+        _RELATIVE_OK.add(path)
+
+
+def _check_relative_text(path: str) -> None:
     if not isinstance(path, str):
         raise BlockedURLError(f"request path must be a string, not {type(path).__name__}")
     if _ABSOLUTE.match(path) or path.startswith("//"):

@@ -16,7 +16,7 @@ from httpx_sse import EventSource, ServerSentEvent, SSEError
 
 from aixpy.errors import ResponseFormatError
 
-__all__ = ["ServerSentEvent", "aiter_ndjson", "aiter_sse", "iter_ndjson", "iter_sse"]
+__all__ = ["ServerSentEvent", "aiter_ndjson", "aiter_sse", "iter_ndjson", "iter_sse", "iter_sse_data"]
 
 
 def iter_sse(response: httpx.Response) -> Iterator[ServerSentEvent]:
@@ -25,6 +25,12 @@ def iter_sse(response: httpx.Response) -> Iterator[ServerSentEvent]:
         yield from EventSource(response).iter_sse()
     except SSEError as e:
         raise ResponseFormatError(f"not a server-sent event stream: {e}") from e
+
+
+def iter_sse_data(response: httpx.Response) -> Iterator[tuple[str, str]]:
+    """:func:`iter_sse` as ``(event name, data)`` pairs (what the LLM stream readers look at)."""
+    for sse in iter_sse(response):
+        yield sse.event, sse.data
 
 
 async def aiter_sse(response: httpx.Response) -> AsyncIterator[ServerSentEvent]:

@@ -29,9 +29,9 @@ import ipaddress
 import socket
 import ssl
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
+from contextvars import ContextVar, Token
 from typing import Any
 
 import anyio
@@ -65,21 +65,36 @@ def system_resolver(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
-@contextmanager
-def deadline_scope(seconds: float | None) -> Iterator[float | None]:
+class _DeadlineScope:
+    """The context manager :func:`deadline_scope` returns (a plain class: one is entered per request)."""
+
+    __slots__ = ("_seconds", "_token")
+
+    def __init__(self, seconds: float | None) -> None:
+        self._seconds = seconds
+        self._token: Token[float | None] | None = None
+
+    def __enter__(self) -> float | None:
+        seconds = self._seconds
+        outer = _deadline.get()
+        at = None if seconds is None else time.monotonic() + seconds
+        if outer is not None and (at is None or outer < at):
+            at = outer
+        self._token = _deadline.set(at)
+        return at
+
+    def __exit__(self, *exc: object) -> None:
+        token, self._token = self._token, None
+        if token is not None:
+            _deadline.reset(token)
+
+
+def deadline_scope(seconds: float | None) -> AbstractContextManager[float | None]:
     """Within the block, every guarded socket operation finishes by ``monotonic() + seconds``.
 
     Nested scopes keep the earlier deadline. Yields the absolute deadline (or ``None``).
     """
-    outer = _deadline.get()
-    at = None if seconds is None else time.monotonic() + seconds
-    if outer is not None and (at is None or outer < at):
-        at = outer
-    token = _deadline.set(at)
-    try:
-        yield at
-    finally:
-        _deadline.reset(token)
+    return _DeadlineScope(seconds)
 
 
 def time_left() -> float | None:

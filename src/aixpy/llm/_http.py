@@ -15,8 +15,9 @@ from dataclasses import replace
 from typing import Any, TypedDict
 
 from aixpy.errors import ProviderError, UserError
-from aixpy.http import HttpClient, HttpConfig, RequestHook, URLPolicy, aiter_ndjson, aiter_sse, iter_ndjson, iter_sse
+from aixpy.http import HttpClient, HttpConfig, RequestHook, URLPolicy, aiter_ndjson, aiter_sse, iter_ndjson
 from aixpy.http import safe_url as _safe_url
+from aixpy.http._streams import iter_sse_data
 from aixpy.llm.apis._base import HttpCall, WireAPI
 from aixpy.llm.deadline import Clock
 from aixpy.llm.model import CallContext, Capabilities, ChatModel, EventNormalizer
@@ -139,14 +140,17 @@ class HttpChatModel(ChatModel):
         try:
             with self.http.stream(call.method, call.path, json=call.json, params=call.params,
                                   headers=self._auth_headers(), model=req.model, timeout=timeout) as response:
-                items = iter_sse(response) if sse else iter_ndjson(response)
+                items = iter_sse_data(response) if sse else iter_ndjson(response)
+                feed = decoder.feed
                 try:
                     for item in items:
-                        events = decoder.feed(item.event, item.data) if sse else decoder.feed(None, item)
+                        events = feed(*item) if sse else feed(None, item)
                         for event in events:
-                            out = norm.feed(event)
-                            if out is not None:
-                                yield out
+                            kind = event.kind
+                            if kind == "usage" or kind == "finish":
+                                norm.feed(event)  # kept for the tail (returns None for these kinds)
+                            else:
+                                yield event  # what norm.feed returns for every other kind
                         if decoder.done:
                             # read the (normally empty) rest, so the connection goes back to the pool
                             for _ in itertools.islice(items, _DRAIN_ITEMS):

@@ -19,9 +19,12 @@ class _Decoder:
         self.done = False
 
     def feed(self, event: str | None, data: Any) -> list[StreamEvent]:
-        if isinstance(data, str) and data.strip() == "[DONE]":
-            self.done = True
-            return []
+        if isinstance(data, str):  # strip and check once (parse_stream_event would do both again)
+            text = data.strip()
+            if text == "[DONE]":
+                self.done = True
+                return []
+            return codec.parse_stream_payload(text, self.provider) if text else []
         return codec.parse_stream_event(data, provider=self.provider)
 
 

@@ -39,6 +39,8 @@ def load_json_object(body: dict[str, Any] | bytes | str, *, provider: str) -> di
 
 def as_int(value: Any) -> int:
     """A token count from the wire: ``None``/missing/garbage -> 0."""
+    if value.__class__ is int:  # the common case (bool is a subclass, never this class)
+        return value
     if isinstance(value, bool):
         return 0
     if isinstance(value, int):

@@ -19,6 +19,7 @@ the format; ``is_error`` has no equivalent either).
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -49,6 +50,7 @@ __all__ = [
     "parse_models",
     "parse_response",
     "parse_stream_event",
+    "parse_stream_payload",
     "parse_usage",
 ]
 
@@ -239,7 +241,18 @@ def parse_stream_event(data: str | bytes, *, provider: str = PROVIDER) -> list[S
     data = data.strip()
     if not data or data == "[DONE]":
         return []
-    chunk = load_json_object(data, provider=provider)
+    return parse_stream_payload(data, provider)
+
+
+def parse_stream_payload(data: str, provider: str) -> list[StreamEvent]:
+    """:func:`parse_stream_event` for a payload already stripped and known not to be empty or ``[DONE]``
+    (the stream decoder checks that itself, once per event)."""
+    try:
+        chunk = json.loads(data)
+    except ValueError:
+        chunk = None
+    if chunk.__class__ is not dict:  # load_json_object raises its usual error for these
+        chunk = load_json_object(data, provider=provider)
     choices = chunk.get("choices") or []
     if not choices:
         _raise_body_error(chunk, provider)
@@ -249,9 +262,12 @@ def parse_stream_event(data: str | bytes, *, provider: str = PROVIDER) -> list[S
         if not isinstance(choice, dict) or choice.get("index", 0) != 0:
             continue
         delta = choice.get("delta") or choice.get("message") or {}
-        text = _text_of(delta.get("content")) or _text_of(delta.get("refusal"))
+        content = delta.get("content")
+        text = content if content.__class__ is str else _text_of(content)  # the common case first
+        if not text:
+            text = _text_of(delta.get("refusal"))
         if text:
-            events.append(StreamEvent.text_delta(text, model=model, response_id=rid))
+            events.append(StreamEvent("text", text, model=model, response_id=rid))
         calls = delta.get("tool_calls") or []
         if not calls and isinstance(delta.get("function_call"), dict):
             calls = [{"index": 0, "function": delta["function_call"]}]
@@ -264,9 +280,11 @@ def parse_stream_event(data: str | bytes, *, provider: str = PROVIDER) -> list[S
                 model=model, response_id=rid))
         if choice.get("finish_reason"):
             events.append(StreamEvent.finish(choice["finish_reason"], model=model, response_id=rid))
-    usage = parse_usage(chunk.get("usage"))
-    if usage is not None:
-        events.append(StreamEvent.usage_update(usage, model=model, response_id=rid))
+    raw_usage = chunk.get("usage")
+    if raw_usage is not None:  # parse_usage(None) is None: skip the call on every content chunk
+        usage = parse_usage(raw_usage)
+        if usage is not None:
+            events.append(StreamEvent.usage_update(usage, model=model, response_id=rid))
     return events
 
 
