@@ -20,13 +20,13 @@ import pytest
 from aixpy import vectorstores
 from aixpy.config.stores import VectorStoreConfig
 from aixpy.errors import ConfigError, InvalidInputError, MissingDependencyError, StoreError
-from aixpy.vectorstores import CollectionOptions, Document, Query, Scope
+from aixpy.vectorstores import CollectionOptions, Query, Scope
 from aixpy.vectorstores import _pg_sql as q
 from aixpy.vectorstores import filters as F
 from aixpy.vectorstores.filters import Cond, Filter, matches
 from aixpy.vectorstores.pgvector import PgvectorStore
-from aixpy.vectorstores.types import utcnow
 
+from ._random_filters import FilterFuzzer
 from ._support import doc, doc_fields, ids, low_rank, summary
 
 Opener = Callable[..., PgvectorStore]
@@ -90,49 +90,12 @@ def _value(rng: random.Random) -> Any:
     return rng.choice([[[1]], [["a"]], {"a": 1}, {"x": "hello"}, [{"a": 1}], []])
 
 
-def _dataset(rng: random.Random, n: int) -> list[Document]:
-    docs = []
-    past = utcnow() - timedelta(minutes=5)
-    for i in range(n):
-        meta = {k: _value(rng) for k in KEYS if rng.random() < 0.45}
-        tags = sorted({rng.choice(["t1", "t2", "t3"]) for _ in range(rng.randint(0, 2))})
-        scope = Scope(rng.choice(["acme", "beta", None]), rng.choice(["u1", None]), rng.choice(["s1", None]))
-        docs.append(doc(f"d{i:03d}", [rng.random() + 0.1 for _ in range(4)], metadata=meta, tags=tags,
-                        scope=scope, expires_at=past if i % 17 == 0 else None))
-    return docs
-
-
-def _leaf(rng: random.Random) -> Filter:
-    key = rng.choice(KEYS + KEYS + EXTRA_KEYS)
-    op = rng.choice(["eq", "ne", "gt", "gte", "lt", "lte", "in", "nin", "contains", "exists", "tags", "scope"])
-    if op == "tags":
-        pick = rng.sample(["t1", "t2", "t3", "t4"], rng.randint(1, 2))
-        return F.tags_any(*pick) if rng.random() < 0.5 else F.tags_all(*pick)
-    if op == "scope":
-        return F.scope(tenant=rng.choice(["acme", "beta", None]), user=rng.choice(["u1", "u2"]))
-    if op == "exists":
-        return Cond(key, "exists", True)  # built directly: keys like "x.y" are refused by F.field
-    if op in ("gt", "gte", "lt", "lte"):
-        return Cond(key, op, rng.choice(INTS + FLOATS))  # type: ignore[arg-type]
-    if op in ("in", "nin"):
-        return Cond(key, op, tuple(rng.choice(SCALARS) for _ in range(rng.randint(1, 3))))  # type: ignore[arg-type]
-    return Cond(key, op, rng.choice(SCALARS))  # type: ignore[arg-type]
-
-
-def _random_filter(rng: random.Random, depth: int = 0) -> Filter:
-    r = rng.random()
-    if depth >= 3 or r < 0.45:
-        return _leaf(rng)
-    if r < 0.65:
-        return F.And(tuple(_random_filter(rng, depth + 1) for _ in range(rng.randint(2, 3))))
-    if r < 0.85:
-        return F.Or(tuple(_random_filter(rng, depth + 1) for _ in range(rng.randint(2, 3))))
-    return ~_random_filter(rng, depth + 1)
+FUZZ = FilterFuzzer(KEYS, EXTRA_KEYS, SCALARS, [*INTS, *FLOATS], _value, meta_probability=0.45)
 
 
 def test_compiled_filters_agree_with_the_reference_evaluator(open_pg: Opener, postgres_dsn: str) -> None:
     rng = random.Random(20240601)
-    docs = _dataset(rng, 150)
+    docs = FUZZ.dataset(rng, 150)
     s = open_pg()
     c = s.collection("p", CollectionOptions(dimensions=4))
     r = c.upsert_batch(docs)
@@ -140,7 +103,7 @@ def test_compiled_filters_agree_with_the_reference_evaluator(open_pg: Opener, po
     visible = [d for d in docs if not d.is_expired()]
     nonempty = 0
     for n in range(300):
-        f = _random_filter(rng)
+        f = FUZZ.filter(rng)
         expected = sorted(d.id for d in visible if matches(f, d))
         nonempty += 0 < len(expected) < len(visible)
         assert c.count(f) == len(expected), (n, f)

@@ -24,10 +24,11 @@ from aixpy.vectorstores import CollectionOptions, Document, Query, Scope
 from aixpy.vectorstores import _qdrant_common as qc
 from aixpy.vectorstores import _qdrant_filters as qf
 from aixpy.vectorstores import filters as F
-from aixpy.vectorstores.filters import Cond, Filter, matches
+from aixpy.vectorstores.filters import Filter, matches
 from aixpy.vectorstores.qdrant import QdrantCollection, QdrantStore
 from aixpy.vectorstores.types import utcnow
 
+from ._random_filters import FilterFuzzer
 from ._support import doc, doc_fields, ids, summary
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
@@ -358,50 +359,12 @@ def _value(rng: random.Random) -> Any:
     return rng.choice([[[1]], [["a"]], {"a": 1}, {"x": "hello"}, [{"a": 1}], []])
 
 
-def _dataset(rng: random.Random, n: int) -> list[Document]:
-    docs = []
-    past = utcnow() - timedelta(minutes=5)
-    for i in range(n):
-        meta = {k: _value(rng) for k in KEYS if rng.random() < 0.5}
-        tags = sorted({rng.choice(["t1", "t2", "t3"]) for _ in range(rng.randint(0, 2))})
-        scope = Scope(rng.choice(["acme", "beta", None]), rng.choice(["u1", None]), rng.choice(["s1", None]))
-        docs.append(doc(f"d{i:03d}", [rng.random() + 0.1 for _ in range(4)], metadata=meta, tags=tags,
-                        scope=scope, expires_at=past if i % 17 == 0 else None))
-    return docs
-
-
-def _leaf(rng: random.Random) -> Filter:
-    key = rng.choice(KEYS + KEYS + EXTRA_KEYS)
-    op = rng.choice(["eq", "ne", "gt", "gte", "lt", "lte", "in", "nin", "contains", "exists", "tags", "scope"])
-    if op == "tags":
-        pick = rng.sample(["t1", "t2", "t3", "t4"], rng.randint(1, 2))
-        return F.tags_any(*pick) if rng.random() < 0.5 else F.tags_all(*pick)
-    if op == "scope":
-        return F.scope(tenant=rng.choice(["acme", "beta", None]), user=rng.choice(["u1", "u2"]))
-    if op == "exists":
-        return Cond(key, "exists", True)  # built directly: keys like "x.y" are refused by F.field
-    if op in ("gt", "gte", "lt", "lte"):
-        return Cond(key, op, rng.choice(INTS + FLOATS))  # type: ignore[arg-type]
-    if op in ("in", "nin"):
-        vals = tuple(rng.choice(SCALARS) for _ in range(rng.randint(1, 3)))
-        return Cond(key, op, vals)  # type: ignore[arg-type]
-    return Cond(key, op, rng.choice(SCALARS))  # type: ignore[arg-type]
-
-
-def _random_filter(rng: random.Random, depth: int = 0) -> Filter:
-    r = rng.random()
-    if depth >= 3 or r < 0.45:
-        return _leaf(rng)
-    if r < 0.65:
-        return F.And(tuple(_random_filter(rng, depth + 1) for _ in range(rng.randint(2, 3))))
-    if r < 0.85:
-        return F.Or(tuple(_random_filter(rng, depth + 1) for _ in range(rng.randint(2, 3))))
-    return ~_random_filter(rng, depth + 1)
+FUZZ = FilterFuzzer(KEYS, EXTRA_KEYS, SCALARS, [*INTS, *FLOATS], _value, meta_probability=0.5)
 
 
 def test_compiled_filters_agree_with_the_reference_evaluator(store: QdrantStore) -> None:
     rng = random.Random(20240601)
-    docs = _dataset(rng, 160)
+    docs = FUZZ.dataset(rng, 160)
     c = store.collection("f", CollectionOptions(dimensions=4))
     r = c.upsert_batch(docs)
     assert r.inserted == len(docs), r.errors
@@ -409,7 +372,7 @@ def test_compiled_filters_agree_with_the_reference_evaluator(store: QdrantStore)
     visible = [d for d in docs if not d.is_expired(now)]
     inexact = 0
     for n in range(500):
-        f = _random_filter(rng)
+        f = FUZZ.filter(rng)
         expected = sorted(d.id for d in visible if matches(f, d))
         inexact += not qf.compile_filter(f).exact
         assert c.count(f) == len(expected), (n, f)
