@@ -66,6 +66,16 @@ class RetryingEmbeddings(EmbeddingWrapper):
                         self.provider, self._model, delay, run.attempt, type(decisive).__name__)
         return delay
 
+    def _wait_or_raise(self, run: Attempts, err: ProviderError, deadline: Deadline) -> float:
+        """Seconds to wait before the next attempt; raise the final error when retries are over."""
+        delay = self._delay(run, err, deadline)
+        if delay is None:
+            failure = run.failure(err)
+            if failure is err:
+                raise err
+            raise failure from err
+        return delay
+
     def _run(self, texts: list[str]) -> Result:
         run, deadline = Attempts(texts), self._deadline()
         while True:
@@ -77,13 +87,7 @@ class RetryingEmbeddings(EmbeddingWrapper):
                 err: ProviderError = e
             except ProviderError as e:
                 err = e
-            delay = self._delay(run, err, deadline)
-            if delay is None:
-                failure = run.failure(err)
-                if failure is err:
-                    raise err
-                raise failure from err
-            self.clock.sleep(delay)
+            self.clock.sleep(self._wait_or_raise(run, err, deadline))
             run.attempt += 1
 
     async def _arun(self, texts: list[str]) -> Result:
@@ -97,13 +101,7 @@ class RetryingEmbeddings(EmbeddingWrapper):
                 err: ProviderError = e
             except ProviderError as e:
                 err = e
-            delay = self._delay(run, err, deadline)
-            if delay is None:
-                failure = run.failure(err)
-                if failure is err:
-                    raise err
-                raise failure from err
-            await self.clock.asleep(delay)
+            await self.clock.asleep(self._wait_or_raise(run, err, deadline))
             run.attempt += 1
 
     def __repr__(self) -> str:
