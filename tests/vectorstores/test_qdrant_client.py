@@ -42,7 +42,7 @@ from aixpy.vectorstores.qdrant import QdrantStore
 from aixpy.vectorstores.types import utcnow
 
 from ._support import doc, doc_fields, ids, summary
-from .test_qdrant import _dataset, _random_filter, vec
+from .test_qdrant import FUZZ, vec
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 KEY = "qk-test-0123456789abcdef"
@@ -59,14 +59,14 @@ def local_store() -> QdrantServerStore:
 
 def test_client_filters_agree_with_the_reference_evaluator() -> None:
     rng = random.Random(20240602)
-    docs = _dataset(rng, 90)
+    docs = FUZZ.dataset(rng, 90)
     with local_store() as s:
         c = s.collection("f", CollectionOptions(dimensions=4))
         assert c.upsert_batch(docs).inserted == len(docs)
         visible = [d for d in docs if not d.is_expired(utcnow())]
         inexact = 0
         for n in range(300):
-            f = _random_filter(rng)
+            f = FUZZ.filter(rng)
             expected = sorted(d.id for d in visible if matches(f, d))
             inexact += not qf.compile_filter(f).exact
             assert c.count(f) == len(expected), (n, f)
