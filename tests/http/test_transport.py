@@ -323,8 +323,9 @@ class _OneAnswerPerConnection:
             self.connections += 1
             with conn:
                 if self._read_request(conn):
-                    conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                    # counted before sending: once the client holds the answer, the count is visible
                     self.answered += 1
+                    conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
                 self._read_request(conn)  # the reuse: swallowed, then the connection is closed
 
 
