@@ -12,14 +12,20 @@ Batches
     batch (:class:`~aixpy.errors.PartialBatchError`), the vectors that did come back are cached and
     the error is re-raised with indexes into *your* list and every vector known (cached or new).
 
+Concurrent calls
+    A text that another call is embedding right now is not sent again: the second call waits for
+    the first one's vector (single-flight, see ``_flights``). If the first call fails or is
+    cancelled, the waiter sends the text itself; a wait never outlasts the caller's deadline.
+
 Backends
     :class:`MemoryCache` — in-process LRU with ``max_entries`` and an optional TTL (injectable clock).
     :class:`~aixpy.embeddings.policies.redis_cache.RedisCache` — shared, float32 bytes, TTL via ``EX``.
     A cached vector whose length is not ``dimensions()`` is never returned: it counts as a miss.
 
 ``stats()`` returns ``hits`` (texts answered from the cache), ``misses`` (distinct texts sent to the
-provider), ``duplicates`` (repeats inside a batch served by one embedding) plus the backend's own
-counters (size, evictions, errors...).
+provider), ``duplicates`` (repeats inside a batch served by one embedding), ``coalesced`` (texts
+answered by another call's in-flight request) plus the backend's own counters (size, evictions,
+errors...).
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ import numpy.typing as npt
 
 from aixpy.embeddings.base import EmbeddingService, EmbeddingUsage, Matrix
 from aixpy.embeddings.policies._attempts import partial_error, usage_of
+from aixpy.embeddings.policies._flights import Flight, Flights
 from aixpy.embeddings.policies._wrapper import EmbeddingWrapper, Result
 from aixpy.errors import InvalidInputError, PartialBatchError, ResponseFormatError
 from aixpy.llm.deadline import SYSTEM_CLOCK, Clock
@@ -162,6 +169,17 @@ class _Lookup:
             else:
                 self.missing.append(key)
 
+    def arrived(self, waited: dict[str, Vector | None]) -> list[str]:
+        """Keep the vectors other calls delivered; the keys that did not arrive become the misses."""
+        late: list[str] = []
+        for key, vec in waited.items():
+            if vec is not None and vec.shape == (self.dims,):
+                self.found[key] = vec
+            else:
+                late.append(key)
+        self.missing = late
+        return late
+
     @property
     def miss_texts(self) -> list[str]:
         return [self.first_text[k] for k in self.missing]
@@ -210,7 +228,8 @@ class CachedEmbeddings(EmbeddingWrapper):
         super().__init__(inner, **kw)
         self.backend: CacheBackend = backend if backend is not None else MemoryCache(clock=self.clock)
         self._lock = threading.Lock()
-        self._hits = self._misses = self._duplicates = 0
+        self._flights = Flights()
+        self._hits = self._misses = self._duplicates = self._coalesced = 0
 
     def key(self, text: str, dimensions: int | None = None) -> str:
         """The cache key of ``text`` for this service."""
@@ -220,51 +239,88 @@ class CachedEmbeddings(EmbeddingWrapper):
     def stats(self) -> dict[str, Any]:
         """Counters since creation: ``hits``, ``misses``, ``duplicates``, ``hit_rate`` and the backend's."""
         with self._lock:
-            hits, misses, dups = self._hits, self._misses, self._duplicates
+            hits, misses, dups, coalesced = self._hits, self._misses, self._duplicates, self._coalesced
         asked = hits + misses
-        return {"hits": hits, "misses": misses, "duplicates": dups,
+        return {"hits": hits, "misses": misses, "duplicates": dups, "coalesced": coalesced,
                 "hit_rate": hits / asked if asked else 0.0, **self.backend.stats()}
 
     def _lookup(self, texts: list[str], dims: int) -> _Lookup:
         return _Lookup(texts, [self.key(t, dims) for t in texts], dims)
 
     def _count(self, plan: _Lookup) -> None:
+        """Count one lookup; ``plan.missing`` is every key not in the cache (in flight or not)."""
         missing = set(plan.missing)
         with self._lock:
             self._hits += sum(1 for k in plan.keys if k not in missing)
             self._misses += len(plan.missing)
             self._duplicates += sum(1 for k in plan.keys if k in missing) - len(plan.missing)
 
+    def _claim(self, plan: _Lookup) -> tuple[list[str], dict[str, Flight]]:
+        """Own the misses nobody is embedding; the rest are waited for (counted as coalesced)."""
+        self._count(plan)
+        own, waiting = self._flights.claim(plan.missing)
+        plan.missing = own
+        with self._lock:
+            self._misses -= len(waiting)
+            self._coalesced += len(waiting)
+        return own, waiting
+
+    def _late(self, plan: _Lookup, waited: dict[str, Vector | None]) -> bool:
+        """Take what other calls delivered; ``True`` when some keys must still be sent by this call."""
+        late = plan.arrived(waited)
+        with self._lock:
+            self._misses += len(late)
+            self._coalesced -= len(late)
+        return bool(late)
+
+    def _send(self, plan: _Lookup) -> EmbeddingUsage:
+        if not plan.missing:
+            return EmbeddingUsage(0, 0)
+        try:
+            matrix, usage = self.inner.embed_with_usage(plan.miss_texts)
+        except PartialBatchError as e:
+            new = plan.fresh_partial(e)
+            if new:
+                self.backend.set_many(new)
+            raise plan.partial(e) from e
+        self.backend.set_many(plan.fresh(matrix))
+        return usage
+
+    async def _asend(self, plan: _Lookup) -> EmbeddingUsage:
+        if not plan.missing:
+            return EmbeddingUsage(0, 0)
+        try:
+            matrix, usage = await self.inner.aembed_with_usage(plan.miss_texts)
+        except PartialBatchError as e:
+            new = plan.fresh_partial(e)
+            if new:
+                await self.backend.aset_many(new)
+            raise plan.partial(e) from e
+        await self.backend.aset_many(plan.fresh(matrix))
+        return usage
+
     def _run(self, texts: list[str]) -> Result:
         plan = self._lookup(texts, self.dimensions())
         plan.take(self.backend.get_many(plan.unique))
-        self._count(plan)
-        usage = EmbeddingUsage(0, 0)
-        if plan.missing:
-            try:
-                matrix, usage = self.inner.embed_with_usage(plan.miss_texts)
-            except PartialBatchError as e:
-                new = plan.fresh_partial(e)
-                if new:
-                    self.backend.set_many(new)
-                raise plan.partial(e) from e
-            self.backend.set_many(plan.fresh(matrix))
+        own, waiting = self._claim(plan)
+        try:
+            usage = self._send(plan)
+        finally:
+            self._flights.settle(own, plan.found)
+        if waiting and self._late(plan, self._flights.wait(waiting, self._deadline())):
+            usage += self._send(plan)
         return plan.assemble(), usage
 
     async def _arun(self, texts: list[str]) -> Result:
         plan = self._lookup(texts, await self.adimensions())
         plan.take(await self.backend.aget_many(plan.unique))
-        self._count(plan)
-        usage = EmbeddingUsage(0, 0)
-        if plan.missing:
-            try:
-                matrix, usage = await self.inner.aembed_with_usage(plan.miss_texts)
-            except PartialBatchError as e:
-                new = plan.fresh_partial(e)
-                if new:
-                    await self.backend.aset_many(new)
-                raise plan.partial(e) from e
-            await self.backend.aset_many(plan.fresh(matrix))
+        own, waiting = self._claim(plan)
+        try:
+            usage = await self._asend(plan)
+        finally:
+            self._flights.settle(own, plan.found)
+        if waiting and self._late(plan, await self._flights.await_(waiting, self._deadline())):
+            usage += await self._asend(plan)
         return plan.assemble(), usage
 
     def close(self) -> None:
