@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from httpx import Response
 
-from aixpy.http._client import HttpClient, HttpConfig, RequestEvent, RequestHook
+from aixpy.http._client import HttpClient
+from aixpy.http._config import HttpConfig, RequestEvent, RequestHook
 from aixpy.http._errors import error_for_status, map_exception, parse_retry_after
 from aixpy.http._ssrf import (
     LOCAL_HOSTS,
