@@ -190,11 +190,14 @@ class BaseCollection(ABC):
         with self._lock:
             p = self._prepare(doc, self._dimensions)
             result = self._upsert_prepared([p])
+        return self._single(result)
+
+    @staticmethod
+    def _single(result: UpsertResult) -> UpsertResult:
+        """A one-document upsert raises what a batch would report (capacity or invalid input)."""
         if result.failed:
             msg = result.errors[0]
-            if "max_documents" in msg:
-                raise CapacityError(msg)
-            raise InvalidInputError(msg)
+            raise CapacityError(msg) if "max_documents" in msg else InvalidInputError(msg)
         return result
 
     def upsert_batch(self, docs: Sequence[Document]) -> UpsertResult:
@@ -207,13 +210,18 @@ class BaseCollection(ABC):
         return result
 
     def query(self, query: Query) -> QueryResult:
-        vec = validate_query(query, self._dimensions)
-        if (query.metric or self.options.metric) == "cosine" and not np.any(vec):
-            raise InvalidInputError("a zero query vector has no cosine similarity")
-        if self._dimensions is None:
+        vec = self._checked_query(query, self._dimensions)
+        if vec is None:
             return QueryResult([], query.offset, query.limit)
         with self._lock:
             return self._query(vec, query)
+
+    def _checked_query(self, query: Query, dims: int | None) -> Vector | None:
+        """The validated query vector; ``None`` when the collection is still empty of any dimension."""
+        vec = validate_query(query, dims)
+        if (query.metric or self.options.metric) == "cosine" and not np.any(vec):
+            raise InvalidInputError("a zero query vector has no cosine similarity")
+        return None if dims is None else vec
 
     def get(self, ids: Sequence[str]) -> list[Document]:
         """Documents for ``ids`` in the order asked (each once); missing or expired ids are omitted."""

@@ -39,13 +39,11 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-import numpy as np
 from pydantic import SecretStr
 
 from aixpy.config.stores import VectorStoreConfig
 from aixpy.errors import (
     AixpyError,
-    CapacityError,
     ConfigError,
     InvalidInputError,
     MissingDependencyError,
@@ -58,7 +56,7 @@ from aixpy.vectorstores._pg_async import IN_ASYNC, AsyncPools, adrive, async_cal
 from aixpy.vectorstores.base import CollectionOptions, PreparedDoc, SharedStateCollection, Vector, VectorStore
 from aixpy.vectorstores.filters import Filter, parse
 from aixpy.vectorstores.types import DeleteResult, Document, Match, Query, QueryResult, UpsertResult, utcnow
-from aixpy.vectorstores.validation import check_ids, validate_collection_name, validate_query
+from aixpy.vectorstores.validation import check_ids, validate_collection_name
 
 __all__ = ["PgvectorCollection", "PgvectorStore", "create"]
 
@@ -117,14 +115,6 @@ class _Handle:
         self.store._check_open()
         if self.dropped:
             raise StoreError(f"pgvector collection {self.name!r} was dropped")
-
-
-def _raise_failure(result: UpsertResult) -> UpsertResult:
-    """What :meth:`BaseCollection.upsert` does with a failed single upsert."""
-    if result.failed:
-        msg = result.errors[0]
-        raise CapacityError(msg) if "max_documents" in msg else InvalidInputError(msg)
-    return result
 
 
 # ------------------------------------------------------------------ collection
@@ -291,7 +281,7 @@ class PgvectorCollection(SharedStateCollection):
         dims = await self._adimensions()
         with async_call():
             p = self._prepare(doc, dims)
-        return _raise_failure(await self._aupsert_prepared([p]))
+        return self._single(await self._aupsert_prepared([p]))
 
     async def aupsert_batch(self, docs: Sequence[Document]) -> UpsertResult:
         await self._adimensions()
@@ -303,11 +293,8 @@ class PgvectorCollection(SharedStateCollection):
         return result
 
     async def aquery(self, query: Query) -> QueryResult:
-        dims = await self._adimensions()
-        vec = validate_query(query, dims)
-        if (query.metric or self.options.metric) == "cosine" and not np.any(vec):
-            raise InvalidInputError("a zero query vector has no cosine similarity")
-        if dims is None:
+        vec = self._checked_query(query, await self._adimensions())
+        if vec is None:
             return QueryResult([], query.offset, query.limit)
         plan = self._query_plan(vec, query, time.perf_counter())
         return await self._s._arun("query", plan, tx=True, pipeline=True)
