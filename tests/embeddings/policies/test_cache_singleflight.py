@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 import pytest
@@ -96,15 +97,22 @@ async def test_async_gathered_misses_of_one_text_send_it_once() -> None:
     np.testing.assert_array_equal(p_q, reference(["p", "q"]))
 
 
-async def test_a_cancelled_async_owner_does_not_strand_its_waiter() -> None:
+async def owner_and_waiter(text: str) -> tuple[Gate, Scripted, CachedEmbeddings, asyncio.Future[Any],
+                                                asyncio.Future[Any]]:
+    """Two tasks embedding ``text``: the owner held inside the provider, the waiter waiting for its flight."""
     gate = Gate()
     inner = Scripted(on_request=gate)
     svc = CachedEmbeddings(inner)
-    owner = asyncio.ensure_future(svc.aembed_array(["z"]))
+    owner = asyncio.ensure_future(svc.aembed_array([text]))
     assert await asyncio.to_thread(gate.entered.wait, 10)
-    waiter = asyncio.ensure_future(svc.aembed_array(["z"]))
+    waiter = asyncio.ensure_future(svc.aembed_array([text]))
     while svc.stats()["coalesced"] != 1:
         await asyncio.sleep(0.002)
+    return gate, inner, svc, owner, waiter
+
+
+async def test_a_cancelled_async_owner_does_not_strand_its_waiter() -> None:
+    gate, inner, svc, owner, waiter = await owner_and_waiter("z")
     owner.cancel()                                           # the owner gives up while its request runs
     out = await asyncio.wait_for(waiter, 10)                 # the waiter sends "z" itself
     np.testing.assert_array_equal(out, reference(["z"]))
@@ -116,14 +124,7 @@ async def test_a_cancelled_async_owner_does_not_strand_its_waiter() -> None:
 
 
 async def test_a_cancelled_waiter_does_not_disturb_the_flight() -> None:
-    gate = Gate()
-    inner = Scripted(on_request=gate)
-    svc = CachedEmbeddings(inner)
-    owner = asyncio.ensure_future(svc.aembed_array(["w"]))
-    assert await asyncio.to_thread(gate.entered.wait, 10)
-    waiter = asyncio.ensure_future(svc.aembed_array(["w"]))
-    while svc.stats()["coalesced"] != 1:
-        await asyncio.sleep(0.002)
+    gate, inner, svc, owner, waiter = await owner_and_waiter("w")
     waiter.cancel()
     with pytest.raises(asyncio.CancelledError):
         await waiter
