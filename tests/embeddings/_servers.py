@@ -1,4 +1,4 @@
-"""A scriptable loopback HTTP server for the remote embedding tests (shared by every embedding provider).
+"""The loopback HTTP server of the remote embedding tests (shared by every embedding provider).
 
 Usage::
 
@@ -19,9 +19,11 @@ Fake vendors (handlers answering like the real APIs, with deterministic vectors 
 ``srv.handler = fake_ollama(dims=8)`` (``POST /api/embed``).
 
 A :class:`Reply` can be delayed (``delay=``), carry headers (``Retry-After`` ...), be streamed in chunks,
-hang without answering (``Reply.hang(seconds)``, for timeouts) or drop the connection
-(``Reply.drop()``). The server is threaded, so concurrent requests are answered concurrently (a delayed
-reply does not hold back the others). Fixtures: ``loopback`` (function scope, a fresh server per test).
+hang without answering (``Reply.hang_for(seconds)``, for timeouts) or drop the connection
+(``Reply.drop_connection()``). The server is threaded, so concurrent requests are answered concurrently
+(a delayed reply does not hold back the others). Fixtures: ``loopback`` (function scope, a fresh server
+per test). The server itself is :mod:`tests._services.loopback_http`; this module adds the constructors
+and fakes of the embedding tests.
 
 It binds to 127.0.0.1 only; nothing here can reach the internet. The API is kept stable: other test
 modules import it.
@@ -33,38 +35,19 @@ import base64
 import hashlib
 import json
 import random
-import threading
-import time
-from collections import deque
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Self
-from urllib.parse import parse_qs, urlsplit
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
+
+from tests._services import loopback_http
+from tests._services.loopback_http import Handler, Recorded
 
 __all__ = ["Handler", "LoopbackServer", "Recorded", "Reply", "fake_ollama", "fake_openai", "loopback", "vector_for"]
 
 
-@dataclass
-class Reply:
-    """What the server answers to one request.
-
-    ``chunks`` set means a chunked body, one write per item (``chunk_delay`` seconds apart).
-    ``delay`` is slept before answering. ``hang`` > 0 means: read the request, answer nothing for that
-    many seconds, then close (a client timeout test). ``drop`` closes the connection without a response.
-    """
-
-    body: bytes = b""
-    status: int = 200
-    content_type: str = "application/json"
-    headers: dict[str, str] = field(default_factory=dict)
-    chunks: list[bytes] | None = None
-    chunk_delay: float = 0.0
-    delay: float = 0.0
-    hang: float = 0.0
-    drop: bool = False
+class Reply(loopback_http.Reply):
+    """What the server answers to one request; the fields are :class:`tests._services.loopback_http.Reply`'s."""
 
     @classmethod
     def json(cls, obj: Any, status: int = 200, *, headers: dict[str, str] | None = None, delay: float = 0.0) -> Reply:
@@ -77,7 +60,7 @@ class Reply:
 
     @classmethod
     def error(cls, status: int, obj: Any = None, *, retry_after: str | int | float | None = None,
-               headers: dict[str, str] | None = None) -> Reply:
+              headers: dict[str, str] | None = None) -> Reply:
         """An error status with a JSON body (default ``{"error": {"message": "status <n>"}}``)."""
         hdrs = dict(headers or {})
         if retry_after is not None:
@@ -87,6 +70,7 @@ class Reply:
 
     @classmethod
     def ndjson(cls, lines: list[Any], *, chunk_delay: float = 0.0) -> Reply:
+        """One JSON document per line, chunked one line per write."""
         return cls(content_type="application/x-ndjson", chunks=[json.dumps(x).encode() + b"\n" for x in lines],
                    chunk_delay=chunk_delay)
 
@@ -100,168 +84,21 @@ class Reply:
         """Close the connection without sending a status line."""
         return cls(drop=True)
 
-    @property
-    def raw(self) -> bytes:
-        """The whole body as the client receives it."""
-        return b"".join(self.chunks) if self.chunks is not None else self.body
 
-
-@dataclass
-class Recorded:
-    """One request as the server saw it (``headers`` have lower-case names)."""
-
-    method: str
-    target: str  # path + "?" + query, exactly as sent
-    headers: dict[str, str]
-    body: bytes = b""
-    at: float = 0.0  # time.monotonic() when the request was fully read
-    path: str = field(init=False)
-    query: dict[str, list[str]] = field(init=False)
-
-    def __post_init__(self) -> None:
-        parts = urlsplit(self.target)
-        self.path = parts.path
-        self.query = parse_qs(parts.query, keep_blank_values=True)
-
-    @property
-    def json(self) -> Any:
-        return json.loads(self.body) if self.body else None
-
-
-Handler = Callable[[Recorded], Reply]
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-    allow_reuse_address = True
-    owner: LoopbackServer
-
-    def handle_error(self, request: Any, client_address: Any) -> None:  # clients hanging up on purpose
-        pass
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # headers and body are separate writes: no 40 ms delayed-ACK stalls
-    server: _Server
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        self._serve()
-
-    def do_POST(self) -> None:
-        self._serve()
-
-    def do_PUT(self) -> None:
-        self._serve()
-
-    def do_DELETE(self) -> None:
-        self._serve()
-
-    def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        owner = self.server.owner
-        reply = owner._answer(Recorded(self.command, self.path, headers, body, time.monotonic()))
-        if reply.drop:
-            self.close_connection = True
-            return
-        if reply.hang > 0:
-            owner._stop.wait(reply.hang)
-            self.close_connection = True
-            return
-        if reply.delay > 0:
-            owner._stop.wait(reply.delay)
-        self.send_response(reply.status)
-        self.send_header("Content-Type", reply.content_type)
-        for k, v in reply.headers.items():
-            self.send_header(k, v)
-        if reply.chunks is None:
-            self.send_header("Content-Length", str(len(reply.body)))
-            self.end_headers()
-            self.wfile.write(reply.body)
-            return
-        self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
-        for chunk in reply.chunks:
-            if reply.chunk_delay > 0:
-                owner._stop.wait(reply.chunk_delay)
-            self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
-            self.wfile.flush()
-        self.wfile.write(b"0\r\n\r\n")
-        self.wfile.flush()
-
-
-class LoopbackServer:
+class LoopbackServer(loopback_http.LoopbackHTTPServer):
     """A threaded HTTP server on ``127.0.0.1:<free port>`` answering from a script; see the module doc."""
 
-    def __init__(self) -> None:
-        self.reply: Reply = Reply.error(500, {"error": {"message": "no reply scripted"}})
-        self.handler: Handler | None = None
-        self.requests: list[Recorded] = []
-        self._queue: deque[Reply] = deque()
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._srv = _Server(("127.0.0.1", 0), _Handler)
-        self._srv.owner = self
-        self.port = int(self._srv.server_address[1])
-        self._thread = threading.Thread(target=self._srv.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="embeddings-loopback-server", daemon=True)
-        self._thread.start()
+    def __init__(self) -> None:  # unscripted requests get a 500 "no reply scripted"
+        super().__init__(name="embeddings-loopback-server")
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def script(self, *replies: Reply) -> None:
-        """Queue replies: the next requests get them in order, before ``handler``/``reply`` apply again."""
-        with self._lock:
-            self._queue.extend(replies)
-
-    def _answer(self, rec: Recorded) -> Reply:
-        with self._lock:
-            self.requests.append(rec)
-            if self._queue:
-                return self._queue.popleft()
-            handler = self.handler
-        return handler(rec) if handler is not None else self.reply
-
-    def take(self) -> list[Recorded]:
-        """The requests recorded since the last call (and forget them)."""
-        with self._lock:
-            out, self.requests = self.requests, []
-        return out
-
-    def take_one(self) -> Recorded:
-        recs = self.take()
-        assert len(recs) == 1, f"expected exactly one request, got {[(r.method, r.target) for r in recs]}"
-        return recs[0]
-
-    def close(self) -> None:
-        self._stop.set()  # wake hanging / delayed replies
-        self._srv.shutdown()
-        self._srv.server_close()
-        self._thread.join(5)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
+    script = loopback_http.LoopbackHTTPServer.push
 
 
 @pytest.fixture
 def loopback() -> Iterator[LoopbackServer]:
     """A fresh :class:`LoopbackServer` per test, closed after it. Import it into a test module or conftest."""
-    srv = LoopbackServer()
-    try:
+    with LoopbackServer() as srv:
         yield srv
-    finally:
-        srv.close()
 
 
 # --------------------------------------------------------------------------- fake vendors

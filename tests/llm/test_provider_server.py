@@ -1,67 +1,57 @@
-"""A scriptable loopback HTTP server for the provider, policy and fault-injection tests.
+"""The scriptable loopback HTTP server of the provider, policy and fault-injection tests.
 
 Each request takes the next scripted :class:`Reply` (or asks ``handler``), so a test states exactly
 what the "provider" does: answer JSON, stream SSE/NDJSON chunk by chunk, cut a stream after N
 chunks (TCP reset, close mid-body, or a clean end), reset the connection, hang, or send garbage.
-Every socket binds to 127.0.0.1; nothing reaches the internet. The few tests at the bottom check the
-server itself.
+The server itself is :mod:`tests._services.loopback_http`; this module adds the constructors these
+tests use. Every socket binds to 127.0.0.1; nothing reaches the internet. The few tests at the bottom
+check the server itself.
 """
 
 from __future__ import annotations
 
 import json
-import socket
-import struct
-import threading
-import time
-from collections import deque
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import httpx
 import pytest
 
 from aixpy.llm import AsyncChatStream, ChatStream, StreamEvent
+from tests._services import loopback_http
+from tests._services.loopback_http import Cut
+from tests._services.loopback_http import split_sse as sse_blocks
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
-Cut = Literal["reset", "close", "eof"]
 
+class Reply(loopback_http.Reply):
+    """What the server does for one request; the fields are :class:`tests._services.loopback_http.Reply`'s.
 
-@dataclass
-class Reply:
-    """What the server does for one request."""
-
-    status: int = 200
-    body: bytes = b""
-    content_type: str = "application/json"
-    headers: dict[str, str] = field(default_factory=dict)
-    chunks: list[bytes] | None = None  # chunked transfer, one write per item
-    delay: float = 0.0  # before the status line
-    chunk_delay: float = 0.0
-    cut_after: int | None = None  # with chunks: stop after this many
-    cut: Cut = "close"
-    reset: bool = False  # reset the connection instead of answering
+    Here ``Reply.raw(body)`` and ``Reply.hang(seconds)`` are constructors; on the class they shadow the
+    base's ``raw`` property and ``hang`` field (unused by these tests; an instance still has its ``hang``).
+    """
 
     @classmethod
     def json(cls, obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> Reply:
-        return cls(status, json.dumps(obj).encode(), headers=headers or {})
+        return cls(json.dumps(obj).encode(), status, headers=headers or {})
 
     @classmethod
-    def raw(cls, body: bytes | str, status: int = 200, content_type: str = "application/json") -> Reply:
-        return cls(status, body.encode() if isinstance(body, str) else body, content_type)
+    def raw(cls, body: bytes | str, status: int = 200,  # type: ignore[override]
+            content_type: str = "application/json") -> Reply:
+        return cls(body.encode() if isinstance(body, str) else body, status, content_type)
 
     @classmethod
     def sse(cls, blocks: Sequence[bytes | str], **kw: Any) -> Reply:
-        """``blocks``: whole SSE messages (``data: ...\\n\\n``); a dict/str payload becomes ``data: <json>``."""
+        """``blocks``: whole SSE messages (``data: ...\\n\\n``), one write each."""
         chunks = [b if isinstance(b, bytes) else b.encode() for b in blocks]
         return cls(content_type="text/event-stream", chunks=chunks, **kw)
 
     @classmethod
     def sse_data(cls, payloads: Sequence[Any], *, done: bool = True, **kw: Any) -> Reply:
+        """One ``data: <payload>`` message per payload (a str as is, else JSON), then ``data: [DONE]``."""
         blocks = [f"data: {p if isinstance(p, str) else json.dumps(p)}\n\n" for p in payloads]
         if done:
             blocks.append("data: [DONE]\n\n")
@@ -69,173 +59,50 @@ class Reply:
 
     @classmethod
     def sse_file(cls, name: str, **kw: Any) -> Reply:
+        """The SSE fixture ``name``, one write per message."""
         return cls.sse(sse_blocks((FIXTURES / name).read_bytes()), **kw)
 
     @classmethod
     def ndjson(cls, lines: Sequence[Any], **kw: Any) -> Reply:
+        """One line per item (a str as is, else JSON), one write each."""
         chunks = [(line if isinstance(line, str) else json.dumps(line)).encode() + b"\n" for line in lines]
         return cls(content_type="application/x-ndjson", chunks=chunks, **kw)
 
     @classmethod
     def connection_reset(cls) -> Reply:
+        """Reset the connection (TCP RST) instead of answering."""
         return cls(reset=True)
 
     @classmethod
-    def hang(cls, seconds: float) -> Reply:
-        return cls(200, b"{}", delay=seconds)
-
-
-def sse_blocks(raw: bytes) -> list[bytes]:
-    """Split an SSE stream into whole messages (each keeps its blank-line terminator)."""
-    text = raw.replace(b"\r\n", b"\n")
-    return [block + b"\n\n" for block in text.split(b"\n\n") if block.strip()]
+    def hang(cls, seconds: float) -> Reply:  # type: ignore[override]
+        """Answer ``{}`` only after ``seconds`` (a client timeout fires first)."""
+        return cls(b"{}", delay=seconds)
 
 
 @dataclass
-class Recorded:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
+class Recorded(loopback_http.Recorded):
+    """One request; here ``path`` is the whole target, query included (the tests assert on it)."""
 
-    @property
-    def json(self) -> Any:
-        return json.loads(self.body)
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.path = self.target
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-    allow_reuse_address = True
-    owner: ScriptedServer
+class ScriptedServer(loopback_http.LoopbackHTTPServer):
+    """A loopback server answering from a script (``push``), then ``handler``, else a 418.
 
-    def handle_error(self, request: Any, client_address: Any) -> None:  # clients hanging up on purpose
-        pass
+    ``url`` is ``http://127.0.0.1:<port>``; ``label`` names the server in the 418 message.
+    """
 
-
-def _rst(sock: socket.socket) -> None:
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    sock.close()
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # no 40 ms Nagle/delayed-ACK stalls between header and body writes
-    server: _Server
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        self._serve()
-
-    def do_POST(self) -> None:
-        self._serve()
-
-    def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length", "0") or 0)
-        body = self.rfile.read(length) if length else b""
-        owner = self.server.owner
-        rec = Recorded(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body)
-        reply = owner._take(rec)
-        if reply.delay:
-            time.sleep(reply.delay)
-        if reply.reset:
-            self.close_connection = True
-            _rst(self.connection)
-            return
-        try:
-            self._answer(reply)
-        except (BrokenPipeError, ConnectionResetError, OSError):
-            self.close_connection = True
-
-    def _answer(self, reply: Reply) -> None:
-        self.send_response(reply.status)
-        self.send_header("Content-Type", reply.content_type)
-        for k, v in reply.headers.items():
-            self.send_header(k, v)
-        if reply.chunks is None:
-            self.send_header("Content-Length", str(len(reply.body)))
-            self.end_headers()
-            self.wfile.write(reply.body)
-            return
-        self.send_header("Transfer-Encoding", "chunked")
-        if reply.cut == "eof" and reply.cut_after is not None:
-            # this server will close after the (early) end: say so, as HTTP/1.1 asks, so the client
-            # does not race the close by reusing the connection
-            self.send_header("Connection", "close")
-        self.end_headers()
-        for i, chunk in enumerate(reply.chunks):
-            if reply.cut_after is not None and i >= reply.cut_after:
-                self._cut(reply.cut)
-                return
-            self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
-            self.wfile.flush()
-            if reply.chunk_delay:
-                time.sleep(reply.chunk_delay)
-        self.wfile.write(b"0\r\n\r\n")
-        self.wfile.flush()
-
-    def _cut(self, how: Cut) -> None:
-        self.wfile.flush()
-        self.close_connection = True
-        if how == "eof":  # a clean end of the body, just too early
-            self.wfile.write(b"0\r\n\r\n")
-            self.wfile.flush()
-        elif how == "reset":
-            _rst(self.connection)
-        else:  # close mid-body: an incomplete chunked message
-            self.connection.shutdown(socket.SHUT_RDWR)
-
-
-class ScriptedServer:
-    """A loopback server answering from a script. ``url`` is ``http://127.0.0.1:<port>``."""
+    recorded_type = Recorded
 
     def __init__(self, *replies: Reply, label: str = "server") -> None:
+        super().__init__(*replies, name=f"scripted-server-{label}")
         self.label = label
-        self.replies: deque[Reply] = deque(replies)
-        self.requests: list[Recorded] = []
-        self.handler: Callable[[Recorded], Reply] | None = None
-        self._lock = threading.Lock()
-        self._srv = _Server(("127.0.0.1", 0), _Handler)
-        self._srv.owner = self
-        self.port = int(self._srv.server_address[1])
-        self._thread = threading.Thread(target=self._srv.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-        self._thread.start()
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def push(self, *replies: Reply) -> ScriptedServer:
-        with self._lock:
-            self.replies.extend(replies)
-        return self
-
-    def _take(self, rec: Recorded) -> Reply:
-        with self._lock:
-            self.requests.append(rec)
-            if self.replies:
-                return self.replies.popleft()
-        if self.handler is not None:
-            return self.handler(rec)
+    def fallback(self, rec: loopback_http.Recorded) -> Reply:
         return Reply.json({"error": {"message": f"{self.label}: no scripted reply for {rec.method} {rec.path}"}},
                           status=418)
-
-    @property
-    def last(self) -> Recorded:
-        return self.requests[-1]
-
-    def close(self) -> None:
-        self._srv.shutdown()
-        self._srv.server_close()
-        self._thread.join(5)
-
-    def __enter__(self) -> ScriptedServer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def servers(n: int) -> Iterator[list[ScriptedServer]]:
