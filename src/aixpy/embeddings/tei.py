@@ -30,10 +30,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import numpy as np
 
+from aixpy._plans import Plan, arun, run
 from aixpy.config.embeddings import EmbeddingsConfig, TEIEmbeddingsConfig
 from aixpy.embeddings._tei_pool import Endpoint, EndpointPool
 from aixpy.embeddings.base import EmbeddingService, Matrix
@@ -63,6 +66,22 @@ DEFAULT_BATCH_SIZE = 128
 _HEALTH_TIMEOUT = 5.0
 # failures worth re-sending to another endpoint; RateLimitError is "busy", not "broken"
 _FAILOVER = (ProviderConnectionError, ProviderTimeoutError, ServerError, ResponseFormatError, RateLimitError)
+
+
+@dataclass(frozen=True, slots=True)
+class _Request:
+    """One HTTP call a failover plan asks for."""
+
+    client: HttpClient
+    method: str
+    path: str
+    options: dict[str, Any]
+
+    def send(self) -> httpx.Response:
+        return self.client.request(self.method, self.path, **self.options)
+
+    async def asend(self) -> httpx.Response:
+        return await self.client.arequest(self.method, self.path, **self.options)
 
 
 class TEIEmbeddings(EmbeddingService):
@@ -201,7 +220,8 @@ class TEIEmbeddings(EmbeddingService):
 
     # ------------------------------------------------------------------ I/O (one sub-batch, with failover)
 
-    def _embed_texts(self, texts: list[str]) -> Matrix:
+    def _failover(self, texts: list[str]) -> Plan[_Request, httpx.Response, Matrix | int]:
+        """One sub-batch across the pool: the vectors, or the smaller batch size a server asked for."""
         body = self._body(texts)
         errors: list[tuple[Endpoint[HttpClient], BaseException]] = []
         tried: set[int] = set()
@@ -210,21 +230,22 @@ class TEIEmbeddings(EmbeddingService):
             tried.add(ep.index)
             if pick.probe:
                 try:
-                    ep.client.request("GET", codec.HEALTH_PATH, timeout=min(_HEALTH_TIMEOUT, self.config.timeout))
+                    yield _Request(ep.client, "GET", codec.HEALTH_PATH,
+                                   {"timeout": min(_HEALTH_TIMEOUT, self.config.timeout)})
                 except AixpyError as e:
                     self.pool.probed(ep, False, f"{type(e).__name__}: {e}")
                     continue
                 self.pool.probed(ep, True)
             try:
-                response = ep.client.request("POST", codec.EMBED_PATH, json=body, model=self._model or None)
+                options = {"json": body, "model": self._model or None}
+                response = yield _Request(ep.client, "POST", codec.EMBED_PATH, options)
                 out = codec.parse_embed(response.content, len(texts), provider=PROVIDER, model=self._model)
             except InvalidRequestError as e:
                 self.pool.done(ep)
                 limit = self._split_limit(e, len(texts))
                 if limit is None:
                     raise
-                parts = [self._embed_texts(texts[i:i + limit]) for i in range(0, len(texts), limit)]
-                return np.concatenate(parts, axis=0)
+                return limit
             except BaseException as e:
                 self._settle(ep, e, errors)
                 continue
@@ -232,37 +253,18 @@ class TEIEmbeddings(EmbeddingService):
             return out
         raise self._none_left(errors)
 
+    def _embed_texts(self, texts: list[str]) -> Matrix:
+        out = run(self._failover(texts), _Request.send)
+        if isinstance(out, int):
+            return np.concatenate([self._embed_texts(texts[i:i + out]) for i in range(0, len(texts), out)], axis=0)
+        return out
+
     async def _aembed_texts(self, texts: list[str]) -> Matrix:
-        body = self._body(texts)
-        errors: list[tuple[Endpoint[HttpClient], BaseException]] = []
-        tried: set[int] = set()
-        while (pick := self.pool.pick(tried)) is not None:
-            ep = pick.endpoint
-            tried.add(ep.index)
-            if pick.probe:
-                try:
-                    await ep.client.arequest("GET", codec.HEALTH_PATH,
-                                             timeout=min(_HEALTH_TIMEOUT, self.config.timeout))
-                except AixpyError as e:
-                    self.pool.probed(ep, False, f"{type(e).__name__}: {e}")
-                    continue
-                self.pool.probed(ep, True)
-            try:
-                response = await ep.client.arequest("POST", codec.EMBED_PATH, json=body, model=self._model or None)
-                out = codec.parse_embed(response.content, len(texts), provider=PROVIDER, model=self._model)
-            except InvalidRequestError as e:
-                self.pool.done(ep)
-                limit = self._split_limit(e, len(texts))
-                if limit is None:
-                    raise
-                parts = [await self._aembed_texts(texts[i:i + limit]) for i in range(0, len(texts), limit)]
-                return np.concatenate(parts, axis=0)
-            except BaseException as e:
-                self._settle(ep, e, errors)
-                continue
-            self.pool.done(ep)
-            return out
-        raise self._none_left(errors)
+        out = await arun(self._failover(texts), _Request.asend)
+        if isinstance(out, int):
+            return np.concatenate([await self._aembed_texts(texts[i:i + out]) for i in range(0, len(texts), out)],
+                                  axis=0)
+        return out
 
     def close(self) -> None:
         super().close()
