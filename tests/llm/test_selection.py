@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 import aixpy.llm as llm
+from aixpy._registry import Registry
 from aixpy.config import AgentConfig, ModelServiceConfig, ProviderEntry, load_config
 from aixpy.errors import ConfigError, InvalidInputError, UnknownModelError, UnknownProviderError
 from aixpy.llm import FallbackModel, ProviderSettings, RetryModel, TestModel, detect_provider, new, register
@@ -204,8 +205,12 @@ def test_vllm_service_and_provider_entry() -> None:
 # --------------------------------------------------------------------------- registry
 
 
+def fresh_registry() -> Registry[Any]:
+    return Registry("LLM", "aixpy.llm", registry_module._BUILTINS, registry_module._ALIASES)
+
+
 def test_register_a_provider(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(registry_module, "_registry", dict(registry_module._registry))
+    monkeypatch.setattr(registry_module, "_REGISTRY", fresh_registry())
     register("mine", lambda s: TestModel("from mine", model=s.model or "default", provider="mine"))
     model = new("mine:m1")
     assert model.provider == "mine"
@@ -225,8 +230,7 @@ def test_entry_points_are_discovered(monkeypatch: pytest.MonkeyPatch) -> None:
     class EP:
         name, value = "plugged", "aixpy.llm.testing:create"
 
-    monkeypatch.setattr(registry_module, "_registry", dict(registry_module._BUILTINS))
-    monkeypatch.setattr(registry_module, "_entry_points_loaded", False)
+    monkeypatch.setattr(registry_module, "_REGISTRY", fresh_registry())
     monkeypatch.setattr(metadata, "entry_points", lambda group: [EP()] if group == "aixpy.llm" else [])
     assert isinstance(new("plugged:x"), TestModel)
     assert "plugged" in llm.provider_names()

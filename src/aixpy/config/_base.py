@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 
-if TYPE_CHECKING:
-    from pydantic import ValidationError
+from aixpy.errors import ConfigError
 
-__all__ = ["Seconds", "StrictModel", "validation_message"]
+__all__ = ["Seconds", "StrictModel", "validate_block", "validation_message"]
+
+M = TypeVar("M", bound=BaseModel)
 
 
 def _to_seconds(value: Any) -> Any:
@@ -40,3 +42,16 @@ def validation_message(exc: ValidationError) -> str:
         loc = ".".join(str(x) for x in err["loc"])
         parts.append(f"{loc}: {err['msg']}" if loc else str(err["msg"]))
     return "; ".join(parts)
+
+
+def validate_block(model: type[M], data: Mapping[str, Any], path: str) -> M:
+    """``model`` validated from a plain mapping; a :class:`~aixpy.errors.ConfigError` at ``path`` otherwise.
+
+    The error is raised outside ``except`` and not chained: pydantic's ValidationError quotes input
+    values (secrets).
+    """
+    try:
+        return model.model_validate(dict(data))
+    except ValidationError as e:
+        message = validation_message(e)
+    raise ConfigError(message, path=path)

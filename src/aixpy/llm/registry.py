@@ -26,17 +26,16 @@ Vertex AI counts as configured when the entry sets ``project_id``/``location``, 
 
 from __future__ import annotations
 
-import importlib
 import os
 import re
 import sys
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from aixpy.errors import ConfigError, InvalidInputError, UnknownModelError, UnknownProviderError
+from aixpy._registry import Registry
+from aixpy.errors import ConfigError, InvalidInputError, UnknownModelError
 from aixpy.llm.deadline import Clock
 
 if TYPE_CHECKING:
@@ -102,9 +101,7 @@ _BUILTINS: dict[str, str] = {
 _BUILTINS["test"] = "aixpy.llm.testing:create"
 _ALIASES = {"vertex": "vertexai", "google": "gemini", "hf": "huggingface", "grok": "xai", "claude": "anthropic",
             "openai-compatible": "openai_compatible", "vllm": "openai_compatible", "llamacpp": "openai_compatible"}
-_registry: dict[str, ProviderFactory | str] = dict(_BUILTINS)
-_lock = threading.Lock()
-_entry_points_loaded = False
+_REGISTRY: Registry[ProviderFactory] = Registry("LLM", "aixpy.llm", _BUILTINS, _ALIASES)
 
 
 def register(name: str, factory: ProviderFactory | str, *, replace: bool = False) -> None:
@@ -112,68 +109,17 @@ def register(name: str, factory: ProviderFactory | str, *, replace: bool = False
 
     Raises InvalidInputError if the name is taken (pass ``replace=True`` to override it).
     """
-    key = name.strip().lower()
-    if not re.fullmatch(r"[a-z][a-z0-9_.-]*", key):
-        raise InvalidInputError(f"invalid provider name {name!r}")
-    with _lock:
-        if key in _registry and not replace:
-            raise InvalidInputError(f"provider {key!r} is already registered; pass replace=True to override it")
-        _registry[key] = factory
-
-
-def _load_entry_points() -> None:
-    global _entry_points_loaded
-    if _entry_points_loaded:
-        return
-    from importlib.metadata import entry_points
-
-    found = {ep.name.lower(): ep.value for ep in entry_points(group="aixpy.llm")}
-    with _lock:
-        for name, value in found.items():
-            _registry.setdefault(name, value)
-        _entry_points_loaded = True
+    _REGISTRY.register(name, factory, replace=replace)
 
 
 def provider_names() -> list[str]:
     """Names of every registered provider (built-ins, :func:`register`, entry points)."""
-    _load_entry_points()
-    return sorted(_registry)
-
-
-def _canonical(name: str) -> str:
-    key = name.strip().lower()
-    return _ALIASES.get(key, key)
-
-
-def _is_provider(name: str) -> bool:
-    key = _canonical(name)
-    if key in _registry:
-        return True
-    if not re.fullmatch(r"[a-z][a-z0-9_.-]*", key):
-        return False
-    _load_entry_points()
-    return key in _registry
-
-
-def _factory(name: str) -> ProviderFactory:
-    key = _canonical(name)
-    if key not in _registry:
-        _load_entry_points()
-    target = _registry.get(key)
-    if target is None:
-        raise UnknownProviderError("LLM", name, provider_names())
-    if isinstance(target, str):
-        module, _, attr = target.partition(":")
-        loaded = getattr(importlib.import_module(module), attr)
-        with _lock:
-            _registry[key] = loaded
-        return loaded  # type: ignore[no-any-return]
-    return target
+    return _REGISTRY.names()
 
 
 def create(provider: str, settings: ProviderSettings | None = None) -> ChatModel:
     """Build a model of ``provider`` (a registered name or alias) from ``settings``."""
-    return _factory(provider)(settings or ProviderSettings())
+    return _REGISTRY.resolve(provider)(settings or ProviderSettings())
 
 
 # --------------------------------------------------------------------------- detection
@@ -225,8 +171,8 @@ def split_spec(spec: str, *, environ: Mapping[str, str] | None = None) -> tuple[
     if not text:
         raise InvalidInputError("empty model specification")
     head, sep, rest = text.partition(":")
-    if _is_provider(head):
-        return _canonical(head), (rest.strip() or None) if sep else None
+    if head in _REGISTRY:
+        return _REGISTRY.canonical(head), (rest.strip() or None) if sep else None
     return detect_provider(text, environ=environ), text
 
 

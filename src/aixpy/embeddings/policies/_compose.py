@@ -23,7 +23,7 @@ def _provider_only(config: EmbeddingsConfig) -> EmbeddingService:
     """The bare provider of a config block (no policies): what ``aixpy.embeddings.new`` builds first."""
     from aixpy import embeddings
 
-    return embeddings._resolve(config.provider)(config)
+    return embeddings._REGISTRY.resolve(config.provider)(config)
 
 
 def _backend(cfg: EmbeddingsCacheConfig, clock: Clock) -> CacheBackend:
