@@ -33,7 +33,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from types import TracebackType
-from typing import Any, Literal, Self, TypeAlias, TypedDict, Unpack, cast
+from typing import Any, Literal, NoReturn, Self, TypeAlias, TypedDict, Unpack, cast
 
 from aixpy.errors import InvalidInputError, ProviderConnectionError, ProviderError, UserError
 from aixpy.llm import _bridge
@@ -269,6 +269,15 @@ def _interrupted(err: ProviderError, delivered: int, ctx: CallContext) -> Provid
                                   model=err.model or ctx.model or None)
 
 
+def raise_stream_error(err: ProviderError, delivered: int, ctx: CallContext) -> NoReturn:
+    """Raise ``err`` of a stream; once events were delivered, as a StreamInterruptedError chained to it
+    (such a stream can be neither retried nor failed over: the caller already has part of it)."""
+    wrapped = _interrupted(err, delivered, ctx)
+    if wrapped is err:
+        raise err
+    raise wrapped from err
+
+
 # --------------------------------------------------------------------------- streams
 
 
@@ -338,10 +347,7 @@ class ChatStream(_StreamBase):
             raise
         except ProviderError as e:
             self.close()
-            err = _interrupted(e, self._delivered, self._ctx)
-            if err is e:
-                raise
-            raise err from e
+            raise_stream_error(e, self._delivered, self._ctx)
         except BaseException:
             self.close()
             raise
@@ -402,10 +408,7 @@ class AsyncChatStream(_StreamBase):
             raise
         except ProviderError as e:
             await self.aclose()
-            err = _interrupted(e, self._delivered, self._ctx)
-            if err is e:
-                raise
-            raise err from e
+            raise_stream_error(e, self._delivered, self._ctx)
         except BaseException:
             await self.aclose()
             raise

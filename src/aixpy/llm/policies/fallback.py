@@ -29,7 +29,7 @@ from collections.abc import AsyncGenerator, Callable, Generator, Sequence
 
 from aixpy.errors import AllProvidersFailedError, InvalidInputError, InvalidRequestError, ProviderError
 from aixpy.llm.deadline import Clock, DeadlineExceededError
-from aixpy.llm.model import CallContext, ChatModel, StreamInterruptedError, _interrupted
+from aixpy.llm.model import CallContext, ChatModel, StreamInterruptedError, raise_stream_error
 from aixpy.llm.types import ChatRequest, ChatResponse, StreamEvent
 
 __all__ = ["FallbackModel", "falls_back"]
@@ -113,10 +113,7 @@ class FallbackModel(ChatModel):
                 if delivered:
                     if not isinstance(e, ProviderError):
                         raise
-                    err = _interrupted(e, delivered, ctx)
-                    if err is e:
-                        raise
-                    raise err from e
+                    raise_stream_error(e, delivered, ctx)
                 self._failed(e, i, errors)
             finally:
                 await events.aclose()
@@ -158,10 +155,7 @@ class FallbackModel(ChatModel):
                 if delivered:
                     if not isinstance(e, ProviderError):
                         raise
-                    err = _interrupted(e, delivered, ctx)
-                    if err is e:
-                        raise
-                    raise err from e
+                    raise_stream_error(e, delivered, ctx)
                 self._failed(e, i, errors)
             finally:
                 events.close()

@@ -40,7 +40,7 @@ from aixpy.errors import (
     ServerError,
 )
 from aixpy.llm.deadline import Clock, Deadline, DeadlineExceededError
-from aixpy.llm.model import CallContext, ChatModel, StreamInterruptedError, _interrupted
+from aixpy.llm.model import CallContext, ChatModel, StreamInterruptedError, raise_stream_error
 from aixpy.llm.types import ChatRequest, ChatResponse, StreamEvent
 
 __all__ = ["RETRY_ON", "RetryModel", "RetryPolicy"]
@@ -178,10 +178,7 @@ class RetryModel(ChatModel):
                 return
             except ProviderError as e:
                 if delivered:
-                    err = _interrupted(e, delivered, ctx)
-                    if err is e:
-                        raise
-                    raise err from e
+                    raise_stream_error(e, delivered, ctx)
                 delay = self._delay(attempt, e, ctx)
                 if delay is None:
                     raise
@@ -222,10 +219,7 @@ class RetryModel(ChatModel):
                 return
             except ProviderError as e:
                 if delivered:
-                    err = _interrupted(e, delivered, ctx)
-                    if err is e:
-                        raise
-                    raise err from e
+                    raise_stream_error(e, delivered, ctx)
                 delay = self._delay(attempt, e, ctx)
                 if delay is None:
                     raise
