@@ -6,7 +6,8 @@ A fast OpenAI-compatible stub runs in a separate process on loopback (asyncio, k
 replies: one JSON completion, and an SSE stream of 8 deltas + a usage chunk + [DONE]). Each client
 makes the same calls one after another; rows are interleaved in rounds so machine noise hits all of
 them alike, and the median round is reported. "vs httpx" = client time / raw httpx time (lower is
-better; the goal is <= 1.10x).
+better; the goal is <= 1.10x). "cpu us" is the CPU time of this (client) process per call: it leaves
+out the stub's time and most scheduling noise of a 2-core machine, so it shows the client's own cost.
 
 Raw httpx does the least a correct client must: POST the JSON, check the status, parse the body
 (non-stream) or iterate SSE lines and parse each data payload (stream). aixpy additionally builds a
@@ -134,11 +135,12 @@ def aixpy_client(base: str, stream: bool) -> tuple[Callable[[], None], Callable[
     return call, model.close
 
 
-def timed(call: Callable[[], None], n: int) -> float:
-    t = time.perf_counter()
+def timed(call: Callable[[], None], n: int) -> tuple[float, float]:
+    """(wall seconds, this process's CPU seconds) for ``n`` calls."""
+    t, c = time.perf_counter(), time.process_time()
     for _ in range(n):
         call()
-    return time.perf_counter() - t
+    return time.perf_counter() - t, time.process_time() - c
 
 
 def main() -> int:
@@ -157,22 +159,27 @@ def main() -> int:
         per_round = max(1, args.calls // args.rounds)
         print(f"python {sys.version.split()[0]}; stub on loopback; {per_round * args.rounds} calls per row "
               f"in {args.rounds} interleaved rounds; median round reported")
-        print(f"{'mode':<8}{'client':<10}{'us/call':>10}{'vs httpx':>10}")
+        print(f"{'mode':<8}{'client':<10}{'us/call':>10}{'vs httpx':>10}{'cpu us':>10}{'cpu vs':>10}")
         for stream in (False, True):
             clients = {"httpx": raw_httpx(base, stream), "aixpy": aixpy_client(base, stream)}
             for call, _ in clients.values():
                 timed(call, 50)  # warm-up: connections, imports, caches
             rounds: dict[str, list[float]] = {k: [] for k in clients}
+            cpu: dict[str, list[float]] = {k: [] for k in clients}
             for _ in range(args.rounds):
                 for name, (call, _) in clients.items():
-                    rounds[name].append(timed(call, per_round) / per_round)
+                    wall, used = timed(call, per_round)
+                    rounds[name].append(wall / per_round)
+                    cpu[name].append(used / per_round)
             for _, close in clients.values():
                 close()
             base_us = statistics.median(rounds["httpx"]) * 1e6
+            base_cpu = statistics.median(cpu["httpx"]) * 1e6
             mode = "stream" if stream else "chat"
             for name, vals in rounds.items():
                 us = statistics.median(vals) * 1e6
-                print(f"{mode:<8}{name:<10}{us:>10.1f}{us / base_us:>9.2f}x")
+                cpu_us = statistics.median(cpu[name]) * 1e6
+                print(f"{mode:<8}{name:<10}{us:>10.1f}{us / base_us:>9.2f}x{cpu_us:>10.1f}{cpu_us / base_cpu:>9.2f}x")
             if os.path.exists(args.litellm_python):
                 n = per_round
                 res = subprocess.run([args.litellm_python, "-c", LITELLM_CLIENT, base, str(n), "1" if stream else "0"],
