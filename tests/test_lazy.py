@@ -92,8 +92,18 @@ def test_aixpy_reaches_llm_and_http_lazily() -> None:
     assert {"llm", "http"} <= set(dir(aixpy))
     assert dir(aixpy) == sorted(aixpy.__all__)
     assert aixpy.llm is sys.modules["aixpy.llm"]
-    assert aixpy.llm.new is importlib.import_module("aixpy.llm.registry").new
+    assert aixpy.llm.new is importlib.import_module("aixpy.llm._new").new
     assert aixpy.http.HttpClient.__name__ == "HttpClient"
+
+
+def test_registry_new_is_llm_new() -> None:
+    from aixpy.llm import new, registry
+    from aixpy.llm.registry import new as registry_new
+
+    assert registry.new is new
+    assert registry_new is new
+    with pytest.raises(AttributeError):
+        registry.no_such_name  # noqa: B018
 
 
 def test_import_aixpy_imports_no_subpackage() -> None:

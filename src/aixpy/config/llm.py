@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BeforeValidator, Field, SecretStr, field_validator, model_validator
 
+from aixpy import _model_names
 from aixpy.config._base import (
     ConfigValueError,
     Duration,
@@ -84,18 +85,15 @@ NonEmptyStr = Annotated[str, Field(min_length=1)]
 def infer_provider(model: str) -> str | None:
     """The provider a bare model name belongs to, or ``None`` when the name does not say.
 
-    Same table as :func:`aixpy.llm.registry.detect_provider` (``provider:model`` strings included):
+    Same rules as :func:`aixpy.llm.registry.detect_provider` (``provider:model`` strings included,
+    with the providers registered through :func:`aixpy.llm.register` or entry points):
     ``claude*`` -> anthropic, ``gemini*`` -> gemini, ``grok*`` -> xai, ``gpt-*``/``o1``... -> openai,
     ``org/model`` -> huggingface, ``name:tag`` -> ollama. Unlike aixgo, unknown names are *not* sent
     to OpenAI.
     """
-    from aixpy.errors import UnknownModelError, UnknownProviderError
-    from aixpy.llm.registry import detect_provider, split_spec
-
-    try:
-        return split_spec(model, environ={})[0] if ":" in model else detect_provider(model, vertex=False)
-    except (UnknownModelError, UnknownProviderError, ValueError):
-        return None
+    if ":" in model:
+        return _model_names.split(model, _model_names.PROVIDERS, environ={})[0]
+    return _model_names.detect(model, vertex=False)
 
 
 # ------------------------------------------------------------------ retry

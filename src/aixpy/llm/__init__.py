@@ -26,11 +26,12 @@ from typing import TYPE_CHECKING
 from aixpy._lazy import attach
 
 if TYPE_CHECKING:
+    from aixpy.llm._new import new
     from aixpy.llm.deadline import Clock, Deadline, DeadlineExceededError, ManualClock, SystemClock
     from aixpy.llm.model import AsyncChatStream, Capabilities, ChatModel, ChatStream, StreamInterruptedError
     from aixpy.llm.policies import FallbackModel, RetryModel, RetryPolicy
     from aixpy.llm.pricing import PRICES_AS_OF, Cost, Price, cost_of, price_for, register_price
-    from aixpy.llm.registry import ProviderSettings, detect_provider, new, provider_names, register
+    from aixpy.llm.registry import ProviderSettings, detect_provider, provider_names, register
     from aixpy.llm.testing import FunctionModel, TestModel
     from aixpy.llm.types import (
         AssistantMessage,
@@ -102,7 +103,8 @@ __getattr__, __dir__ = attach(__name__, attributes={
                "UserMessage", "fold_stream", "tool_from_function"),
     ".model": ("AsyncChatStream", "Capabilities", "ChatModel", "ChatStream", "StreamInterruptedError"),
     ".deadline": ("Clock", "Deadline", "DeadlineExceededError", "ManualClock", "SystemClock"),
-    ".registry": ("ProviderSettings", "detect_provider", "new", "provider_names", "register"),
+    ".registry": ("ProviderSettings", "detect_provider", "provider_names", "register"),
+    "._new": ("new",),
     ".policies": ("FallbackModel", "RetryModel", "RetryPolicy"),
     ".pricing": ("PRICES_AS_OF", "Cost", "Price", "cost_of", "price_for", "register_price"),
     ".testing": ("FunctionModel", "TestModel"),
