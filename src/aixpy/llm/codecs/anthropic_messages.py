@@ -44,15 +44,7 @@ from typing import Any
 
 from aixpy.errors import InvalidInputError, ResponseFormatError
 from aixpy.llm.codecs import _common
-from aixpy.llm.codecs._common import (
-    HttpCall,
-    WireAPI,
-    as_int,
-    canonical_json,
-    error_for_code,
-    load_json,
-    load_json_object,
-)
+from aixpy.llm.codecs._common import as_int, canonical_json, error_for_code, load_json, load_json_object
 from aixpy.llm.types import (
     AssistantMessage,
     ChatRequest,
@@ -473,13 +465,13 @@ def parse_models(body: dict[str, Any] | bytes | str) -> list[str]:
     return [item["id"] for item in items if isinstance(item, dict) and isinstance(item.get("id"), str)]
 
 
-class AnthropicMessagesAPI(WireAPI):
+class AnthropicMessagesAPI(_common.WireAPI):
     """``POST {base}/v1/messages``; ``GET {base}/v1/models``. JSON mode through the forced tool."""
 
     exclusive_sampling = True
 
-    def chat_call(self, req: ChatRequest, *, stream: bool) -> HttpCall:
-        return HttpCall("/v1/messages", build_request(req, stream=stream))
+    def chat_call(self, req: ChatRequest, *, stream: bool) -> _common.HttpCall:
+        return _common.HttpCall("/v1/messages", build_request(req, stream=stream))
 
     def parse_chat(self, body: bytes, req: ChatRequest, *, provider: str) -> ChatResponse:
         return parse_response(body, json_tool=json_tool_name(req), provider=provider)
@@ -487,8 +479,8 @@ class AnthropicMessagesAPI(WireAPI):
     def stream_parser(self, req: ChatRequest, *, provider: str) -> StreamParser:
         return StreamParser(json_tool=json_tool_name(req), provider=provider)
 
-    def models_call(self) -> HttpCall:
-        return HttpCall("/v1/models", method="GET", params={"limit": "1000"})
+    def models_call(self) -> _common.HttpCall:
+        return _common.HttpCall("/v1/models", method="GET", params={"limit": "1000"})
 
     def parse_models(self, body: bytes) -> list[str]:
         return parse_models(body)

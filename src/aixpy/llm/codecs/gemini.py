@@ -58,15 +58,7 @@ from urllib.parse import urlsplit
 
 from aixpy.errors import InvalidInputError, ProviderError, RateLimitError, ResponseFormatError
 from aixpy.llm.codecs import _common
-from aixpy.llm.codecs._common import (
-    HttpCall,
-    WireAPI,
-    as_int,
-    canonical_json,
-    error_for_code,
-    load_json,
-    load_json_object,
-)
+from aixpy.llm.codecs._common import as_int, canonical_json, error_for_code, load_json, load_json_object
 from aixpy.llm.codecs._gemini_schema import to_gemini_schema
 from aixpy.llm.types import (
     AssistantMessage,
@@ -497,14 +489,14 @@ def parse_models(body: dict[str, Any] | bytes | str, *, method: str | None = Non
 
 
 
-class GeminiAPI(WireAPI):
+class GeminiAPI(_common.WireAPI):
     """``POST {base}/v1beta/models/{model}:generateContent`` (``:streamGenerateContent?alt=sse``)."""
 
     def __init__(self, *, version: str = API_VERSION) -> None:
         self.version = version
 
-    def chat_call(self, req: ChatRequest, *, stream: bool) -> HttpCall:
-        return HttpCall(path(req.model, stream, version=self.version), build_request(req))
+    def chat_call(self, req: ChatRequest, *, stream: bool) -> _common.HttpCall:
+        return _common.HttpCall(path(req.model, stream, version=self.version), build_request(req))
 
     def parse_chat(self, body: bytes, req: ChatRequest, *, provider: str) -> ChatResponse:
         return parse_response(body, provider=provider)
@@ -512,8 +504,8 @@ class GeminiAPI(WireAPI):
     def stream_parser(self, req: ChatRequest, *, provider: str) -> StreamParser:
         return StreamParser(provider=provider)
 
-    def models_call(self) -> HttpCall:
-        return HttpCall(f"/{self.version}/models", method="GET", params={"pageSize": "1000"})
+    def models_call(self) -> _common.HttpCall:
+        return _common.HttpCall(f"/{self.version}/models", method="GET", params={"pageSize": "1000"})
 
     def parse_models(self, body: bytes) -> list[str]:
         return parse_models(body, method="generateContent")
@@ -532,12 +524,12 @@ class VertexAPI(GeminiAPI):
         self.project = project
         self.location = location
 
-    def chat_call(self, req: ChatRequest, *, stream: bool) -> HttpCall:
+    def chat_call(self, req: ChatRequest, *, stream: bool) -> _common.HttpCall:
         parts = urlsplit(vertex_url(self.project, self.location, req.model, stream))
-        return HttpCall(parts.path + (f"?{parts.query}" if parts.query else ""), build_request(req))
+        return _common.HttpCall(parts.path + (f"?{parts.query}" if parts.query else ""), build_request(req))
 
-    def models_call(self) -> HttpCall:
-        return HttpCall("/v1beta1/publishers/google/models", method="GET", params={"pageSize": "1000"})
+    def models_call(self) -> _common.HttpCall:
+        return _common.HttpCall("/v1beta1/publishers/google/models", method="GET", params={"pageSize": "1000"})
 
     def parse_models(self, body: bytes) -> list[str]:
         try:

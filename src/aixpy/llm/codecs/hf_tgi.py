@@ -45,15 +45,7 @@ from typing import Any
 
 from aixpy.errors import InvalidInputError, ResponseFormatError
 from aixpy.llm.codecs import _common
-from aixpy.llm.codecs._common import (
-    HttpCall,
-    WireAPI,
-    as_int,
-    canonical_json,
-    error_for_code,
-    load_json,
-    load_json_object,
-)
+from aixpy.llm.codecs._common import as_int, canonical_json, error_for_code, load_json, load_json_object
 from aixpy.llm.codecs.openai_chat import OpenAIChatAPI
 from aixpy.llm.types import (
     AssistantMessage,
@@ -356,7 +348,7 @@ def estimated_time(body: dict[str, Any] | bytes | str | None) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
-class TextGenerationAPI(WireAPI):
+class TextGenerationAPI(_common.WireAPI):
     """TGI ``POST /generate`` / ``/generate_stream`` or, with ``serverless=True``, the serverless
     Inference API ``POST /models/{model}`` (same body, ``stream: true`` for SSE). No tools."""
 
@@ -365,10 +357,10 @@ class TextGenerationAPI(WireAPI):
         self.details = details
         self.wait_for_model = wait_for_model
 
-    def chat_call(self, req: ChatRequest, *, stream: bool) -> HttpCall:
+    def chat_call(self, req: ChatRequest, *, stream: bool) -> _common.HttpCall:
         url = serverless_url(req.model, base_url="") if self.serverless else path(stream)
         body = build_request(req, stream=stream, wait_for_model=self.wait_for_model, details=self.details)
-        return HttpCall(url, body)
+        return _common.HttpCall(url, body)
 
     def parse_chat(self, body: bytes, req: ChatRequest, *, provider: str) -> ChatResponse:
         return parse_response(body, provider=provider)
@@ -387,7 +379,7 @@ class TGIChatAPI(OpenAIChatAPI):
     ``req.extra`` is sent as given.
     """
 
-    def chat_call(self, req: ChatRequest, *, stream: bool) -> HttpCall:
+    def chat_call(self, req: ChatRequest, *, stream: bool) -> _common.HttpCall:
         call = super().chat_call(req, stream=stream)
         rf = req.response_format
         if rf is None or rf.type != "json_schema" or rf.schema is None or "response_format" in req.extra:

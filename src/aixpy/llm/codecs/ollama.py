@@ -41,15 +41,7 @@ from typing import Any
 
 from aixpy.errors import InvalidInputError, ResponseFormatError
 from aixpy.llm.codecs import _common
-from aixpy.llm.codecs._common import (
-    HttpCall,
-    WireAPI,
-    as_int,
-    canonical_json,
-    error_for_code,
-    load_json,
-    load_json_object,
-)
+from aixpy.llm.codecs._common import as_int, canonical_json, error_for_code, load_json, load_json_object
 from aixpy.llm.codecs.gemini import tool_call_names
 from aixpy.llm.types import (
     AssistantMessage,
@@ -383,13 +375,13 @@ def parse_models(body: dict[str, Any] | bytes | str) -> list[str]:
     return [m.name for m in parse_tags(body)]
 
 
-class OllamaAPI(WireAPI):
+class OllamaAPI(_common.WireAPI):
     """``POST {base}/api/chat`` (NDJSON when streamed); ``GET {base}/api/tags``."""
 
     framing = "ndjson"
 
-    def chat_call(self, req: ChatRequest, *, stream: bool) -> HttpCall:
-        return HttpCall(CHAT_PATH, build_request(req, stream=stream))
+    def chat_call(self, req: ChatRequest, *, stream: bool) -> _common.HttpCall:
+        return _common.HttpCall(CHAT_PATH, build_request(req, stream=stream))
 
     def parse_chat(self, body: bytes, req: ChatRequest, *, provider: str) -> ChatResponse:
         return parse_response(body, provider=provider)
@@ -397,8 +389,8 @@ class OllamaAPI(WireAPI):
     def stream_parser(self, req: ChatRequest, *, provider: str) -> StreamParser:
         return StreamParser(provider=provider)
 
-    def models_call(self) -> HttpCall:
-        return HttpCall(TAGS_PATH, method="GET")
+    def models_call(self) -> _common.HttpCall:
+        return _common.HttpCall(TAGS_PATH, method="GET")
 
     def parse_models(self, body: bytes) -> list[str]:
         return parse_models(body)

@@ -25,15 +25,7 @@ from typing import Any
 
 from aixpy.errors import ResponseFormatError
 from aixpy.llm.codecs import _common
-from aixpy.llm.codecs._common import (
-    HttpCall,
-    WireAPI,
-    as_int,
-    canonical_json,
-    error_for_code,
-    load_json,
-    load_json_object,
-)
+from aixpy.llm.codecs._common import as_int, canonical_json, error_for_code, load_json, load_json_object
 from aixpy.llm.types import (
     AssistantMessage,
     ChatRequest,
@@ -376,7 +368,7 @@ def parse_models(body: dict[str, Any] | bytes | str) -> list[str]:
     return ids
 
 
-class OpenAIChatAPI(WireAPI):
+class OpenAIChatAPI(_common.WireAPI):
     """``POST {base}/chat/completions``; ``GET {base}/models``.
 
     ``stream_usage=False`` drops ``stream_options`` for old servers that reject it (streams from
@@ -389,11 +381,11 @@ class OpenAIChatAPI(WireAPI):
         self.models_path = models_path
         self.stream_usage = stream_usage
 
-    def chat_call(self, req: ChatRequest, *, stream: bool) -> HttpCall:
+    def chat_call(self, req: ChatRequest, *, stream: bool) -> _common.HttpCall:
         body = build_request(req, stream=stream)
         if stream and not self.stream_usage:
             body.pop("stream_options", None)
-        return HttpCall(self.path, body)
+        return _common.HttpCall(self.path, body)
 
     def parse_chat(self, body: bytes, req: ChatRequest, *, provider: str) -> ChatResponse:
         return parse_response(body, provider=provider)
@@ -401,8 +393,8 @@ class OpenAIChatAPI(WireAPI):
     def stream_parser(self, req: ChatRequest, *, provider: str) -> StreamParser:
         return StreamParser(provider=provider)
 
-    def models_call(self) -> HttpCall:
-        return HttpCall(self.models_path, method="GET")
+    def models_call(self) -> _common.HttpCall:
+        return _common.HttpCall(self.models_path, method="GET")
 
     def parse_models(self, body: bytes) -> list[str]:
         return parse_models(body)
