@@ -48,7 +48,9 @@ class StreamParser(ABC):
 
     def _noting_finish(self, events: list[StreamEvent]) -> list[StreamEvent]:
         if not self.finished:
-            self.finished = any(e.kind == "finish" for e in events)
+            for event in events:  # (a loop: any() over a generator costs more for these 1-2 events)
+                if event.kind == "finish":
+                    self.finished = True
         return events
 
     def end(self) -> list[StreamEvent]:
