@@ -28,7 +28,8 @@ def test_max_requests_defaults_to_ten() -> None:
     with pytest.raises(UsageLimitExceededError) as info:
         Agent("a", "", model, tools=[tick]).run("go")
     assert info.value.limit == "max_requests"
-    assert len(model.requests) == 10 and info.value.result.requests == 10
+    assert len(model.requests) == 10
+    assert info.value.result.requests == 10
     assert info.value.result.usage == Usage(1000, 500)
     assert info.value.result.steps[-1].tool_results[0].content == "tick 9"
 
@@ -54,7 +55,8 @@ def test_cost_limit_on_a_priced_model() -> None:
     assert info.value.limit == "max_cost_usd"
     assert partial.cost_usd == pytest.approx(sum(s.response.cost_usd for s in partial.steps))
     # each call: 100 in + 50 out at $0.15 / $0.60 per 1M = $0.000045; the 4th brings the run past the limit
-    assert partial.cost_usd == pytest.approx(4 * 0.000045) and partial.requests == 4
+    assert partial.cost_usd == pytest.approx(4 * 0.000045)
+    assert partial.requests == 4
 
 
 def test_one_deadline_over_the_whole_run_with_a_manual_clock() -> None:
@@ -108,7 +110,8 @@ def test_a_replayed_call_id_is_not_run_again() -> None:
     result = Agent("a", "", model, tools=[book]).run("book 1A")  # type: ignore[list-item]
     assert ran == ["1A"]
     replay = result.steps[1].tool_results[0]
-    assert replay.replayed and replay.content == "booked 1A"
+    assert replay.replayed
+    assert replay.content == "booked 1A"
     assert result.tool_calls == 1
 
 
@@ -118,7 +121,8 @@ def test_never_twice_under_retry_model() -> None:
                       calls(("b1", "book", {"seat": "1A"})), "done")
     model = RetryModel(inner, RetryPolicy(max_attempts=3, jitter=False), clock=ManualClock())
     result = Agent("a", "", model, tools=[book]).run("book")  # type: ignore[list-item]
-    assert ran == ["1A"] and len(inner.requests) == 4
+    assert ran == ["1A"]
+    assert len(inner.requests) == 4
     assert result.text == "done"
     # the retried request carried the same conversation, with the result once
     assert inner.requests[1].messages == inner.requests[2].messages
@@ -132,7 +136,8 @@ def test_never_twice_under_fallback_model() -> None:
     secondary = TestModel(calls(("b1", "book", {"seat": "1A"})), "done", provider="s")
     result = Agent("a", "", FallbackModel([primary, secondary]), tools=[book]).run("book")  # type: ignore[list-item]
     assert ran == ["1A"]
-    assert result.steps[1].response.provider == "s" and result.steps[1].tool_results[0].replayed
+    assert result.steps[1].response.provider == "s"
+    assert result.steps[1].tool_results[0].replayed
 
 
 def test_a_synthesized_id_used_again_for_another_call_is_renamed_and_run() -> None:

@@ -57,7 +57,8 @@ def test_every_call_runs_and_results_go_back_as_tool_messages() -> None:
     agent = Agent("a", "Be brief.", model, tools=[get_weather, add])
     result = agent.run("Weather in Paris, and 2+3?")
     assert result.text == result.output == "Paris: 18 celsius; 2 + 3 = 5"
-    assert len(model.requests) == 2 and result.requests == 2
+    assert len(model.requests) == 2
+    assert result.requests == 2
     first, second = model.requests
     assert [t.name for t in first.tools] == ["get_weather", "add"]
     assert first.tools[0].parameters["properties"]["city"]["description"] == "City name."
@@ -98,12 +99,16 @@ def test_stream_and_astream_yield_the_same_typed_events() -> None:
     want = ["tool_call_started", "tool_call_started", "tool_result", "tool_result", "step_finished",
             *["text_delta"] * 8, "step_finished", "final_result"]
     assert kinds(events) == kinds(aevents) == want
-    assert isinstance(events[0], ToolCallStarted) and events[0].call.id == "c1"
-    assert isinstance(events[2], ToolResultEvent) and events[2].result.content == "18 celsius in Paris"
-    assert isinstance(events[4], StepFinished) and events[4].step.index == 0
+    assert isinstance(events[0], ToolCallStarted)
+    assert events[0].call.id == "c1"
+    assert isinstance(events[2], ToolResultEvent)
+    assert events[2].result.content == "18 celsius in Paris"
+    assert isinstance(events[4], StepFinished)
+    assert events[4].step.index == 0
     assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "Paris: 18 celsius; 2 + 3 = 5"
     final = events[-1]
-    assert isinstance(final, FinalResult) and final.result.text == "Paris: 18 celsius; 2 + 3 = 5"
+    assert isinstance(final, FinalResult)
+    assert final.result.text == "Paris: 18 celsius; 2 + 3 = 5"
 
 
 async def test_two_calls_of_one_response_overlap_in_arun() -> None:
@@ -182,7 +187,9 @@ def test_run_context_carries_deps_and_usage_and_is_not_in_the_schema() -> None:
     result = Agent("a", "", model, tools=[whoami]).run("who?", deps={"user": "ada"})
     assert list(model.requests[0].tools[0].parameters["properties"]) == ["greeting"]
     assert result.steps[0].tool_results[0].content == "hi, ada"
-    assert seen[0].usage == Usage(3, 4) and seen[0].requests == 1 and seen[0].tool_call_id == "c"
+    assert seen[0].usage == Usage(3, 4)
+    assert seen[0].requests == 1
+    assert seen[0].tool_call_id == "c"
 
 
 async def test_async_tool_and_run_context_in_arun() -> None:
@@ -241,7 +248,8 @@ def test_errors_are_bounded_per_tool_then_a_typed_error_with_the_partial_result(
     assert info.value.tool == "flaky"
     assert len(model.requests) == 3  # two errors went back; the third stopped the run
     partial = info.value.result
-    assert partial.requests == 3 and all(s.tool_results[0].is_error for s in partial.steps)
+    assert partial.requests == 3
+    assert all(s.tool_results[0].is_error for s in partial.steps)
 
 
 def test_invalid_json_arguments_from_the_wire_go_back_to_the_model() -> None:
@@ -282,7 +290,7 @@ async def test_an_async_tool_over_its_timeout_is_an_error_result() -> None:
 
     model = TestModel(calls(("c", "slow", {})), "gave up")
     t0 = time.perf_counter()
-    result = await Agent("a", "", model, tools=[slow], limits=Limits(tool_timeout=0.05)).arun("go")
+    await Agent("a", "", model, tools=[slow], limits=Limits(tool_timeout=0.05)).arun("go")
     assert time.perf_counter() - t0 < 2
     assert "timed out after 0.05 s" in tool_messages(model.requests[1])[0].content
 

@@ -65,13 +65,16 @@ def test_a_model_without_native_tools_runs_react_with_observations() -> None:
     result = agent.run("2+3?")
     assert result.text == "five"
     first, second = model.requests
-    assert first.tools == [] and first.stop == ["\nObservation:"]
+    assert first.tools == []
+    assert first.stop == ["\nObservation:"]
     system = first.messages[0].content
-    assert system.startswith("Be exact.\n\n") and "- add: Add two integers." in system
+    assert system.startswith("Be exact.\n\n")
+    assert "- add: Add two integers." in system
     assert second.messages[-1] == UserMessage("Observation: 5")
     assert second.messages[-2].content == 'Thought: I must add.\nAction: add\nAction Input: {"a": 2, "b": 3}'
     step = result.steps[0]
-    assert step.tool_calls[0].name == "add" and step.tool_results[0].content == "5"
+    assert step.tool_calls[0].name == "add"
+    assert step.tool_results[0].content == "5"
 
 
 def test_malformed_react_replies_are_sent_back_then_bounded() -> None:
@@ -79,12 +82,14 @@ def test_malformed_react_replies_are_sent_back_then_bounded() -> None:
     result = Agent("a", "", model, tools=[add]).run("2+3?")
     assert result.text == "5"
     sent = model.requests[1].messages[-1]
-    assert isinstance(sent, UserMessage) and str(sent.content).startswith("Observation: error: the reply must start")
+    assert isinstance(sent, UserMessage)
+    assert str(sent.content).startswith("Observation: error: the reply must start")
 
     bad = TestModel(default="no format at all", capabilities=TEXT_ONLY)
     with pytest.raises(ToolRetriesExceededError) as info:
         Agent("a", "", bad, tools=[add], limits=Limits(max_tool_errors=2)).run("?")
-    assert info.value.tool == "react" and len(bad.requests) == 3
+    assert info.value.tool == "react"
+    assert len(bad.requests) == 3
 
 
 def test_native_models_do_not_get_react() -> None:
@@ -99,7 +104,10 @@ def test_native_structured_output_with_response_format() -> None:
     result = Agent("a", "", model, output_type=City).run("Biggest French city?")
     assert result.output == City(name="Paris", population=2100000)
     fmt = model.requests[0].response_format
-    assert fmt is not None and fmt.type == "json_schema" and fmt.name == "City" and fmt.strict
+    assert fmt is not None
+    assert fmt.type == "json_schema"
+    assert fmt.name == "City"
+    assert fmt.strict
 
 
 def test_a_failed_validation_is_sent_back_once_per_retry() -> None:
@@ -112,7 +120,8 @@ def test_a_failed_validation_is_sent_back_once_per_retry() -> None:
     never = TestModel('{"name": "Paris"}', "not json", default=None)
     with pytest.raises(OutputValidationError) as info:
         Agent("a", "", never, output_type=City, limits=Limits(output_retries=1)).run("?")
-    assert "not valid JSON" in str(info.value) and info.value.result.requests == 2
+    assert "not valid JSON" in str(info.value)
+    assert info.value.result.requests == 2
 
 
 def test_final_result_tool_when_the_model_has_no_native_structured_output() -> None:
@@ -122,10 +131,13 @@ def test_final_result_tool_when_the_model_has_no_native_structured_output() -> N
     result = Agent("a", "", model, tools=[add], output_type=City).run("?")
     assert result.output == City(name="Rome", population=2800000)
     first = model.requests[0]
-    assert first.response_format is None and [t.name for t in first.tools] == ["add", "final_result"]
+    assert first.response_format is None
+    assert [t.name for t in first.tools] == ["add", "final_result"]
     err = [m for m in model.requests[1].messages if isinstance(m, ToolMessage)]
-    assert err[0].is_error and "population: Field required" in err[0].content
-    assert isinstance(result.messages[-1], ToolMessage) and result.messages[-1].tool_call_id == "f2"
+    assert err[0].is_error
+    assert "population: Field required" in err[0].content
+    assert isinstance(result.messages[-1], ToolMessage)
+    assert result.messages[-1].tool_call_id == "f2"
 
 
 def test_final_result_tool_is_used_on_models_without_json_schema() -> None:
