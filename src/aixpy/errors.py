@@ -20,6 +20,11 @@ exceptions are mapped once, at the boundary where they are caught, and chained w
     ├── NotFoundError                  a document/collection that does not exist (also a LookupError)
     ├── CapacityError                  a configured limit (e.g. max_documents) would be exceeded
     ├── StoreError                     a vector-store backend failed (I/O, corrupt snapshot, driver error)
+    ├── AgentError                     an agent run stopped before its answer; ``result`` is the partial run
+    │   ├── UsageLimitExceededError    a run limit was reached (``limit``: requests, tool calls, tokens, cost)
+    │   ├── AgentTimeoutError          the run's one deadline (``timeout``) passed
+    │   ├── ToolRetriesExceededError   a tool's calls failed more often than ``max_tool_errors`` allows
+    │   └── OutputValidationError      the final answer failed validation after every allowed retry
     └── ProviderError                  a remote/local model provider failed; carries provider, model,
         │                              status_code, retryable, and a short body excerpt (never secrets)
         ├── AuthenticationError        401/403: bad or missing API key
@@ -45,6 +50,8 @@ from collections.abc import Sequence
 from typing import Any
 
 __all__ = [
+    "AgentError",
+    "AgentTimeoutError",
     "AixpyError",
     "AllProvidersFailedError",
     "AuthenticationError",
@@ -57,6 +64,7 @@ __all__ = [
     "MissingDependencyError",
     "ModelLoadingError",
     "NotFoundError",
+    "OutputValidationError",
     "PartialBatchError",
     "ProviderConnectionError",
     "ProviderError",
@@ -65,9 +73,11 @@ __all__ = [
     "ResponseFormatError",
     "ServerError",
     "StoreError",
+    "ToolRetriesExceededError",
     "UnknownModelError",
     "UnknownProviderError",
     "UnsupportedFilterError",
+    "UsageLimitExceededError",
     "UserError",
     "redact",
 ]
@@ -193,6 +203,44 @@ class CapacityError(AixpyError):
 
 class StoreError(AixpyError):
     """A vector-store backend failed (I/O, corrupt snapshot, driver error)."""
+
+
+# --------------------------------------------------------------------------- agent errors
+
+
+class AgentError(AixpyError):
+    """An agent run stopped before its final answer. ``result`` is the partial run (an
+    :class:`aixpy.agents.RunResult`: the steps done so far, usage and cost), never ``None``."""
+
+    def __init__(self, message: str, *, result: Any) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+class UsageLimitExceededError(AgentError):
+    """A run limit was reached; ``limit`` names it (``max_requests``, ``max_tool_calls``,
+    ``max_total_tokens``, ``max_cost_usd``)."""
+
+    def __init__(self, message: str, *, result: Any, limit: str) -> None:
+        super().__init__(message, result=result)
+        self.limit = limit
+
+
+class AgentTimeoutError(AgentError):
+    """The run's deadline (its ``timeout``, one for the whole run) passed."""
+
+
+class ToolRetriesExceededError(AgentError):
+    """The calls of one tool failed (bad arguments, an exception, a timeout) more often than
+    ``max_tool_errors`` allows; ``tool`` names it."""
+
+    def __init__(self, message: str, *, result: Any, tool: str) -> None:
+        super().__init__(message, result=result)
+        self.tool = tool
+
+
+class OutputValidationError(AgentError):
+    """The final answer did not validate against the output type after every allowed retry."""
 
 
 # --------------------------------------------------------------------------- provider errors

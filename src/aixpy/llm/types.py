@@ -47,7 +47,7 @@ import builtins
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeAlias, cast
+from typing import Any, Literal, TypeAlias, TypeVar, cast
 
 from aixpy.errors import InvalidInputError, ResponseFormatError
 from aixpy.llm._json_schema import strict_json_schema
@@ -81,6 +81,8 @@ __all__ = [
     "strict_json_schema",
     "tool_from_function",
 ]
+
+T = TypeVar("T")
 
 # --------------------------------------------------------------------------- content parts
 
@@ -446,6 +448,21 @@ class ChatResponse:
     def message(self) -> AssistantMessage:
         """This reply as an :class:`AssistantMessage`, to append to the conversation."""
         return AssistantMessage(self.text or None, list(self.tool_calls))
+
+    def parse(self, output_type: builtins.type[T]) -> T:
+        """The reply text (JSON) validated into ``output_type``: a pydantic model or any type pydantic
+        validates (``list[int]``, a dataclass...). Raises ResponseFormatError when it does not validate.
+
+        >>> model.chat("...", response_format=Weather).parse(Weather)    # doctest: +SKIP
+        """
+        from pydantic import TypeAdapter, ValidationError
+
+        try:
+            return TypeAdapter(output_type).validate_json(self.text)
+        except ValidationError as e:
+            raise ResponseFormatError(f"the reply is not a valid {getattr(output_type, '__name__', output_type)}: "
+                                      f"{e.errors(include_url=False)}", provider=self.provider or None,
+                                      model=self.model or None, body=self.text) from e
 
 
 # --------------------------------------------------------------------------- streaming

@@ -1,0 +1,119 @@
+"""``Agent``: instructions, a chat model, tools, an optional output type and limits.
+
+::
+
+    from aixpy.agents import Agent, RunContext
+
+    def get_weather(city: str) -> str:
+        \"\"\"Current weather of a city.\"\"\"
+        return "18°C, cloudy"
+
+    agent = Agent("weather", "Answer briefly.", "openai:gpt-4o-mini", tools=[get_weather])
+    result = agent.run("Weather in Paris?")
+    print(result.text, result.usage, result.cost_usd)
+
+    for event in agent.stream("And in Rome?"):          # async: ``async for event in agent.astream(...)``
+        ...
+
+Models with native tool calling (``model.capabilities.tools``) get the tools as tool specs; the others
+(HuggingFace text generation) get the text ReAct protocol (:mod:`aixpy.agents._react`), chosen per model.
+The loop itself is written once (:mod:`aixpy.agents._loop`) and driven by a sync and an async driver
+(:mod:`aixpy.agents._drive`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from typing import Any, Generic, TypeVar
+
+from aixpy.agents._drive import adrive, drive
+from aixpy.agents._loop import plan, start_messages
+from aixpy.agents.result import FinalResult, Limits, RunEvent, RunResult
+from aixpy.agents.tools import Tool, as_tool
+from aixpy.errors import InvalidInputError
+from aixpy.llm.deadline import Clock
+from aixpy.llm.model import ChatModel
+from aixpy.llm.types import Message
+
+__all__ = ["Agent"]
+
+Deps = TypeVar("Deps")
+
+
+class Agent(Generic[Deps]):
+    """An agent: ``run``/``arun`` return a :class:`RunResult`; ``stream``/``astream`` yield
+    :data:`RunEvent` s (text deltas, tool calls started, tool results, steps finished), ending with
+    :class:`FinalResult`.
+
+    Args:
+        name: the agent's name (logs, errors).
+        instructions: the system prompt.
+        model: a :class:`~aixpy.llm.ChatModel` (a provider, or the retry/cascade wrappers) or a spec for
+            :func:`aixpy.llm.new` (``"anthropic:claude-sonnet-4-5"``).
+        tools: typed Python functions (sync or async) or :class:`Tool` s.
+        output_type: a pydantic model (or any type pydantic validates) or a JSON schema dict;
+            ``RunResult.output`` is then the parsed answer.
+        limits: :class:`Limits` of each run.
+        clock: where the run's deadline reads time (default: the model's clock).
+    """
+
+    def __init__(self, name: str, instructions: str = "", model: ChatModel | str = "", *,
+                 tools: Sequence[Tool | Callable[..., Any]] = (), output_type: Any = None,
+                 limits: Limits | None = None, temperature: float | None = None, max_tokens: int | None = None,
+                 clock: Clock | None = None) -> None:
+        if isinstance(model, str):
+            if not model:
+                raise InvalidInputError(f"agent {name!r} needs a model")
+            from aixpy.llm import new
+
+            model = new(model)
+        self.name = name
+        self.instructions = instructions
+        self.model: ChatModel = model
+        self.tools: list[Tool] = [as_tool(t) for t in tools]
+        names = [t.name for t in self.tools]
+        if len(set(names)) != len(names):
+            raise InvalidInputError(f"agent {name!r}: tool names must be unique, got {names}")
+        self.output_type = output_type
+        self.limits = limits or Limits()
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+        self.clock: Clock = clock or model.clock
+
+    def __repr__(self) -> str:
+        return f"Agent({self.name!r}, model={self.model!r}, tools={[t.name for t in self.tools]})"
+
+    @property
+    def uses_react(self) -> bool:
+        """Whether runs use the text ReAct protocol (the model has no native tool calling)."""
+        return not self.model.capabilities.tools
+
+    def _plan(self, prompt: str | Sequence[Message], deps: Any, history: Sequence[Message]) -> Any:
+        return plan(self, start_messages(self, prompt, history), deps)
+
+    def stream(self, prompt: str | Sequence[Message], *, deps: Deps | None = None,
+               message_history: Sequence[Message] = ()) -> Iterator[RunEvent]:
+        """Run and yield the events as they happen (model text streamed as deltas)."""
+        return drive(self._plan(prompt, deps, message_history), self.model, stream=True)
+
+    def astream(self, prompt: str | Sequence[Message], *, deps: Deps | None = None,
+                message_history: Sequence[Message] = ()) -> AsyncIterator[RunEvent]:
+        """Async twin of :meth:`stream`."""
+        return adrive(self._plan(prompt, deps, message_history), self.model, stream=True)
+
+    def run(self, prompt: str | Sequence[Message], *, deps: Deps | None = None,
+            message_history: Sequence[Message] = ()) -> RunResult:
+        """Run to the final answer. Raises an :class:`~aixpy.errors.AgentError` (with the partial
+        result) when a limit stops the run."""
+        *_, last = drive(self._plan(prompt, deps, message_history), self.model, stream=False)
+        assert isinstance(last, FinalResult)
+        return last.result
+
+    async def arun(self, prompt: str | Sequence[Message], *, deps: Deps | None = None,
+                   message_history: Sequence[Message] = ()) -> RunResult:
+        """Async twin of :meth:`run`; the tool calls of one response run concurrently."""
+        last: RunEvent | None = None
+        async for last in adrive(self._plan(prompt, deps, message_history), self.model, stream=False):  # noqa: B007
+            pass
+        assert isinstance(last, FinalResult)
+        return last.result
