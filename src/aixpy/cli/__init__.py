@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from aixpy._version import __version__
 from aixpy.cli._runtime import resolve, save_if_snapshot
@@ -67,41 +68,76 @@ def _errors() -> Iterator[None]:
         raise _fail(e) from None
 
 
+def _parse_meta(pairs: list[str]) -> dict[str, Any]:
+    """``key=value`` pairs; a value that reads as JSON (a number, true, a list...) keeps that type."""
+    meta: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--meta takes key=value, got {pair!r}")
+        try:
+            meta[key.strip()] = json.loads(value)
+        except ValueError:
+            meta[key.strip()] = value
+    return meta
+
+
 @app.command()
 def index(
-    path: Annotated[Path, typer.Argument(help="Directory or file to index (md, txt, rst, html).")],
+    path: Annotated[Path, typer.Argument(help="Directory or file to index (md, txt, rst, html, pdf, docx, "
+                                               "json/jsonl, source code).")],
     config: ConfigOpt = None,
     collection: CollectionOpt = None,
     store: StoreOpt = None,
-    chunk_size: Annotated[int, typer.Option(help="Max characters per chunk.", min=50)] = 800,
-    overlap: Annotated[int, typer.Option(help="Characters shared by consecutive chunks.", min=0)] = 120,
+    chunk_size: Annotated[int | None, typer.Option(
+        help="Max tokens per chunk, in the embedding model's tokenizer (default: the model's window, "
+        "254 word-pieces for the local model).", min=8, show_default=False)] = None,
+    overlap: Annotated[int | None, typer.Option(
+        help="Tokens shared by consecutive chunks (default: chunk size / 8).", min=0, show_default=False)] = None,
+    no_prune: Annotated[bool, typer.Option("--no-prune", help="Keep chunks of files no longer under PATH.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Re-embed every file, even unchanged ones.")] = False,
+    meta: Annotated[list[str] | None, typer.Option(
+        "--meta", help="key=value added to every chunk's metadata (repeatable).", show_default=False)] = None,
+    tag: Annotated[list[str] | None, typer.Option(
+        "--tag", help="Tag added to every chunk (repeatable).", show_default=False)] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Index documents: load, chunk, embed and upsert. Unchanged files are skipped (content hash)."""
+    """Index documents: load, chunk, embed and upsert. Unchanged files are skipped (content hash);
+    chunks of files deleted under PATH are removed (unless --no-prune)."""
     from aixpy.rag.indexer import Indexer
+    from aixpy.rag.manifest import CHUNKS
 
     with _errors():
+        extra = _parse_meta(meta or [])
         rt = resolve(config, store=store)
         t0 = time.perf_counter()
         with rt.open_embedder() as emb, rt.open_store() as vs:
             coll = rt.open_collection(vs, emb, collection)
-            indexer = Indexer(emb, coll, chunk_size=chunk_size, overlap=overlap)
+            indexer = Indexer(emb, coll, chunk_size=chunk_size, overlap=overlap, prune=not no_prune, force=force,
+                              metadata=extra, tags=tag or [])
             with _progress(quiet=as_json) as progress:
                 report = indexer.index_path(path, progress=progress)
             save_if_snapshot(vs)
-            total = coll.count()
+            total, chunks = coll.count(), coll.count(CHUNKS)
         elapsed = time.perf_counter() - t0
     if as_json:
-        out.print_json(json.dumps({**report.as_dict(), "collection_count": total, "seconds": round(elapsed, 3)}))
+        out.print_json(json.dumps({**report.as_dict(), "collection_count": total, "collection_chunks": chunks,
+                                   "seconds": round(elapsed, 3)}))
     else:
-        out.print(
-            f"[bold green]indexed[/] {report.files_indexed} file(s), {report.chunks_embedded} chunk(s) embedded; "
-            f"{report.files_unchanged} unchanged, {report.chunks_deleted} stale chunk(s) removed; "
-            f"collection [bold]{rt.collection_name(collection)}[/] ({rt.vectorstore.provider}) holds {total} chunk(s) "
-            f"[dim]({elapsed:.1f}s, config: {rt.source})[/]"
-        )
-    for f in report.failures:
-        err.print(f"[yellow]warning:[/] {f}", highlight=False)
+        out.print(Text.assemble(
+            ("indexed", "bold green"),
+            f" {report.files_indexed} file(s), {report.chunks_embedded} chunk(s) embedded; "
+            f"{report.files_unchanged} unchanged, {report.files_skipped} skipped, {report.files_pruned} pruned, "
+            f"{report.chunks_deleted} stale chunk(s) removed; collection ",
+            (rt.collection_name(collection), "bold"),
+            f" ({rt.vectorstore.provider}) holds {chunks} chunk(s) ",
+            (f"({elapsed:.1f}s, chunks of <= {report.chunk_size} tokens by the {report.tokenizer}, "
+             f"config: {rt.source})", "dim"),
+        ))
+    for s in report.skipped:
+        err.print(Text.assemble(("skipped: ", "yellow"), f"{s['path']}: {s['reason']}"), highlight=False)
+    for w in report.warnings + report.failures:
+        err.print(Text.assemble(("warning: ", "yellow"), w), highlight=False)
     if report.failures:
         raise typer.Exit(1)
 
@@ -144,6 +180,7 @@ def search(
 ) -> None:
     """Semantic search over an indexed collection: ranked results with score, source and snippet."""
     from aixpy.rag.indexer import search as run_search
+    from aixpy.rag.manifest import CHUNKS
     from aixpy.vectorstores import filters
 
     with _errors():
@@ -158,12 +195,13 @@ def search(
                                 f"{' --store ' + store if store else ''}"
                                 f"{' --collection ' + name if collection else ''}` first")
             coll = rt.open_collection(vs, emb, collection)
-            if coll.count() == 0:
+            if coll.count(CHUNKS) == 0:
                 raise UserError(f"collection {coll.name!r} is empty; run `aixpy index PATH` first")
             hits = run_search(emb, coll, query, limit=limit, min_score=min_score, filter=flt)
     if as_json:
         out.print_json(json.dumps([{"rank": h.rank, "score": round(h.score, 6), "source": h.source,
-                                    "chunk": h.chunk, "id": h.id, "snippet": h.snippet} for h in hits]))
+                                    "chunk": h.chunk, "id": h.id, "path": h.path, "snippet": h.snippet}
+                                   for h in hits]))
         return
     if not hits:
         out.print("no results")

@@ -1,4 +1,5 @@
-"""``aixpy collections list|stats|drop``: what a vector store holds, and removing a collection.
+"""``aixpy collections list|stats|drop|delete-source``: what a vector store holds, and removing a
+collection or the chunks of one indexed source.
 
 Nothing here creates a collection: every command checks ``list_collections()`` before opening one,
 and opens it without options so the backend reports the options it was created with.
@@ -13,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from aixpy.errors import NotFoundError
 
@@ -79,13 +81,23 @@ def _size(store: Any, coll: Any, count: int) -> tuple[int | None, str]:
 
 
 def _sample_model(coll: Any) -> str | None:
-    """The ``embedding_model`` stored with one document (the nearest to an all-ones vector)."""
+    """The ``embedding_model`` stored with one chunk (the nearest to an all-ones vector)."""
+    from aixpy.rag.manifest import CHUNKS
     from aixpy.vectorstores.types import Query
 
     if not coll.dimensions:
         return None
-    res = coll.query(Query([1.0] * int(coll.dimensions), limit=1))
+    res = coll.query(Query([1.0] * int(coll.dimensions), limit=1, filter=CHUNKS))
     return res.matches[0].document.embedding_model if res.matches else None
+
+
+def _index_info(coll: Any) -> dict[str, Any]:
+    """What ``aixpy index`` recorded: the embedding signature, the indexed roots and the chunk count."""
+    from aixpy.rag.manifest import CHUNKS, read_signature
+
+    found = read_signature(coll)
+    return {"chunks": coll.count(CHUNKS), "signature": found[0].as_dict() if found else None,
+            "roots": found[1] if found else []}
 
 
 def _open_existing(store: Any, name: str) -> Any:
@@ -121,6 +133,7 @@ def collection_info(store: Any, name: str, *, detailed: bool = False) -> dict[st
             "dedup_threshold": opts.dedup_threshold if opts.dedup else None,
             "max_documents": opts.max_documents,
             "embedding_model": _sample_model(coll) if count else None,
+            **_index_info(coll),
             "size_bytes": size,
             "size_note": how or None,
         })
@@ -181,11 +194,15 @@ def stats(
         ("ttl", f"{ttl:g} s" if ttl is not None else "none"),
         ("dedup", f"on (threshold {info['dedup_threshold']})" if info["dedup"] else "off"),
         ("max_documents", f"{info['max_documents']:,}" if info["max_documents"] else "unlimited"),
+        ("chunks", f"{info['chunks']:,}"),
         ("embedding model", info["embedding_model"] or "-"),
+        ("built with", (f"{sig['provider']}:{sig['model']} ({sig['dimensions']} dimensions)"
+                        if (sig := info["signature"]) else "- (not recorded)")),
+        ("indexed roots", "\n".join(info["roots"]) or "-"),
         ("size", _human_bytes(info["size_bytes"]) + (f" ({info['size_note']})" if info["size_note"] else "")),
     ]
     for k, v in rows:
-        table.add_row(k, v)
+        table.add_row(k, Text(v))
     out.print(table)
 
 
@@ -211,3 +228,30 @@ def drop(
             vs.drop_collection(name)
             save_if_snapshot(vs)
     out.print(f"dropped collection [bold]{name}[/] ({count:,} documents)")
+
+
+@app.command("delete-source")
+def delete_source(
+    path: Annotated[Path, typer.Argument(help="File or folder whose chunks to remove (it may no longer exist).")],
+    collection: Annotated[str | None, typer.Option(
+        "--collection", help="Collection name (default: from config, or knowledge_base).")] = None,
+    config: ConfigOpt = None,
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Remove the chunks of one indexed file, or of every indexed file under a folder."""
+    from aixpy.cli import _errors, out
+    from aixpy.cli._runtime import resolve, save_if_snapshot
+    from aixpy.rag.indexer import delete_source as run_delete
+
+    with _errors():
+        rt = resolve(config, store=store)
+        name = rt.collection_name(collection)
+        with rt.open_store() as vs:
+            files, chunks = run_delete(_open_existing(vs, name), path)
+            save_if_snapshot(vs)
+    if as_json:
+        out.print_json(json.dumps({"collection": name, "path": str(path.resolve()), "files": files,
+                                   "chunks_deleted": chunks}))
+        return
+    out.print(Text(f"removed {chunks} chunk(s) of {files} file(s) under {path.resolve()} from collection {name}"))
