@@ -82,6 +82,17 @@ def _parse_meta(pairs: list[str]) -> dict[str, Any]:
     return meta
 
 
+def _open_checked(rt: Any, vs: Any, emb: Any, name: str | None, action: str) -> Any:
+    """The collection, after checking that an existing one was built with ``emb``'s model (the error
+    names both models) before the store compares the dimensions."""
+    from aixpy.rag.indexer import signature_of
+    from aixpy.rag.manifest import check_signature
+
+    if rt.collection_name(name) in vs.list_collections():
+        check_signature(vs.collection(rt.collection_name(name)), signature_of(emb), action)
+    return rt.open_collection(vs, emb, name)
+
+
 @app.command()
 def index(
     path: Annotated[Path, typer.Argument(help="Directory or file to index (md, txt, rst, html, pdf, docx, "
@@ -112,7 +123,7 @@ def index(
         rt = resolve(config, store=store)
         t0 = time.perf_counter()
         with rt.open_embedder() as emb, rt.open_store() as vs:
-            coll = rt.open_collection(vs, emb, collection)
+            coll = _open_checked(rt, vs, emb, collection, "index run")
             indexer = Indexer(emb, coll, chunk_size=chunk_size, overlap=overlap, prune=not no_prune, force=force,
                               metadata=extra, tags=tag or [])
             with _progress(quiet=as_json) as progress:
@@ -194,7 +205,7 @@ def search(
                 raise UserError(f"collection {name!r} is empty; run `aixpy index PATH"
                                 f"{' --store ' + store if store else ''}"
                                 f"{' --collection ' + name if collection else ''}` first")
-            coll = rt.open_collection(vs, emb, collection)
+            coll = _open_checked(rt, vs, emb, collection, "search")
             if coll.count(CHUNKS) == 0:
                 raise UserError(f"collection {coll.name!r} is empty; run `aixpy index PATH` first")
             hits = run_search(emb, coll, query, limit=limit, min_score=min_score, filter=flt)

@@ -248,35 +248,40 @@ class Indexer:
             docs[0].metadata.update(file_sha256=src.sha256, file_chunks=n, index_signature=self._signature)
         return docs
 
+    def _write(self, docs: list[Document], plan: _Pending, report: IndexReport) -> bool:
+        res = self.collection.upsert_batch(docs)
+        self._writes.done()
+        report.failures.extend(f"{plan.src.path}: {e}" for e in res.errors)
+        return not res.failed
+
     def _embed_and_store(self, pending: list[_Pending], root: str, report: IndexReport,
                          progress: Progress | None) -> None:
+        """Per file: chunks 1..n, then the stale tail is deleted, then chunk 0 (the "file is indexed"
+        marker): a run killed anywhere leaves an old or missing marker, so the file is redone."""
         total = sum(len(p.chunks) for p in pending)
         done = 0
         for plan in pending:
             docs = self._documents(plan, root)
             if not docs:
                 report.files_empty += 1
-            order = docs[1:] + docs[:1]  # chunk 0 (the "file is indexed" marker) goes last
-            failed = False
+            order = docs[1:] + docs[:1]
+            ok = True
             for i in range(0, len(order), self.batch_size):
                 part = order[i : i + self.batch_size]
                 vecs = self.embedder.embed_array([d.content for d in part])
                 for d, v in zip(part, vecs, strict=True):
                     d.embedding = v
-                res = self.collection.upsert_batch(part)
-                self._writes.done()
-                if res.failed:
-                    report.failures.extend(f"{plan.src.path}: {e}" for e in res.errors)
-                    failed = True
+                body = [d for d in part if d is not docs[0]]
+                if body and not (ok := self._write(body, plan, report)):
                     break
                 done += len(part)
-                report.chunks_embedded += len(part)
                 if progress:
                     progress("embed", done, total)
-            if failed:
+            if not ok:
                 continue
             report.chunks_deleted += _delete_chunks(self.collection, plan.key, len(docs), self._writes)
-            if docs:
+            if docs and self._write(docs[:1], plan, report):
+                report.chunks_embedded += len(docs)
                 report.files_indexed += 1
 
 
