@@ -137,3 +137,14 @@ def test_docs_chunks_fit_the_local_model_window() -> None:
         assert max(measured) <= 254
         _, truncated = emb.embed_detailed([c.text for c in chunks])
         assert not truncated.any()
+
+
+def test_local_token_spans_are_untruncated_word_pieces() -> None:
+    from aixpy.embeddings.local import LocalEmbeddings
+
+    with LocalEmbeddings() as emb:
+        text = "unbelievable, " * 300
+        [spans] = emb.token_spans([text])
+        assert len(spans) == 600  # one word-piece per word and per comma, beyond the 256 of an input
+        assert [text[s:e] for s, e in spans[:2]] == ["unbelievable", ","]
+        assert emb.input_window() == emb.max_tokens - 2 == 254
