@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -108,6 +110,18 @@ def _open_existing(store: Any, name: str) -> Any:
     return store.collection(name)
 
 
+@contextmanager
+def _opened(config: str | None, store: str | None) -> Iterator[tuple[Any, Any]]:
+    """``(runtime, store)`` for a command, errors reported the CLI's way."""
+    from aixpy.cli import _errors
+    from aixpy.cli._runtime import resolve
+
+    with _errors():
+        rt = resolve(config, store=store)
+        with rt.open_store() as vs:
+            yield rt, vs
+
+
 def _confirm(question: str) -> bool:
     """Ask on the terminal; no answer (end of input) means no."""
     try:
@@ -172,14 +186,12 @@ def stats(
     store: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Details of one collection: count, dimensions, metric, TTL, dedup, max_documents, model, size."""
-    from aixpy.cli import _errors, out
-    from aixpy.cli._runtime import resolve
+    """Details of one collection: count, dimensions, metric, TTL, dedup, max_documents, model, chunks,
+    embedding signature, indexed roots, size."""
+    from aixpy.cli import out
 
-    with _errors():
-        rt = resolve(config, store=store)
-        with rt.open_store() as vs:
-            info = collection_info(vs, name, detailed=True)
+    with _opened(config, store) as (_rt, vs):
+        info = collection_info(vs, name, detailed=True)
     if as_json:
         out.print_json(json.dumps(info))
         return
@@ -240,16 +252,14 @@ def delete_source(
     as_json: JsonOpt = False,
 ) -> None:
     """Remove the chunks of one indexed file, or of every indexed file under a folder."""
-    from aixpy.cli import _errors, out
-    from aixpy.cli._runtime import resolve, save_if_snapshot
+    from aixpy.cli import out
+    from aixpy.cli._runtime import save_if_snapshot
     from aixpy.rag.indexer import delete_source as run_delete
 
-    with _errors():
-        rt = resolve(config, store=store)
+    with _opened(config, store) as (rt, vs):
         name = rt.collection_name(collection)
-        with rt.open_store() as vs:
-            files, chunks = run_delete(_open_existing(vs, name), path)
-            save_if_snapshot(vs)
+        files, chunks = run_delete(_open_existing(vs, name), path)
+        save_if_snapshot(vs)
     if as_json:
         out.print_json(json.dumps({"collection": name, "path": str(path.resolve()), "files": files,
                                    "chunks_deleted": chunks}))
