@@ -112,3 +112,17 @@ def test_progress_callback(corpus: Path) -> None:
     assert scans[-1] == ("scan", 3, 3)
     assert embeds[-1][1] == embeds[-1][2] == coll.count(CHUNKS)
     assert [d for _, d, _ in embeds] == sorted(d for _, d, _ in embeds)
+
+
+def test_chunks_from_before_index_records_are_replaced(corpus: Path) -> None:
+    """A collection indexed before index records keyed chunks by the path relative to the folder."""
+    from aixpy.vectorstores.types import Document
+
+    emb, coll = _setup()
+    old = [Document(id=f"{file_key(rel)}:{i}", content=f"old {rel}", embedding=emb.embed("old"),
+                    metadata={"source": rel, "chunk": i}) for rel in ("bread.md", "long.md") for i in range(3)]
+    coll.upsert_batch(old)
+    rep = Indexer(emb, coll, chunk_size=60, overlap=10).index_path(corpus)
+    assert rep.chunks_deleted == 6
+    assert coll.get([d.id for d in old]) == []
+    assert coll.count(CHUNKS) == rep.chunks_embedded

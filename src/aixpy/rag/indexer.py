@@ -216,10 +216,15 @@ class Indexer:
         sig = signature_of(self.embedder)
         recorded = mf.check_signature(self.collection, sig, "index run")
         roots = recorded[1] if recorded else []
+        files, present = self._scan(root, base, report, progress)
+        if recorded is None and self.collection.count(CHUNKS):
+            # chunks from before index records, keyed by the path relative to the folder indexed:
+            # removed before the signature is written, so a killed run redoes this
+            for rel in present:
+                report.chunks_deleted += _delete_chunks(self.collection, file_key(rel), 0, self._writes)
         if recorded is None or str(root) not in roots:
             mf.write_signature(self.collection, recorded[0] if recorded else sig, [*roots, str(root)])
             self._writes.done()
-        files, present = self._scan(root, base, report, progress)
         rec = mf.read_root(self.collection, str(root), str(base))
         if not set(present) <= set(rec.files):  # write-ahead: the record lists every file that may get chunks
             mf.write_root(self.collection, mf.RootRecord(rec.root, rec.base, [*rec.files, *present]), sig.dimensions)
