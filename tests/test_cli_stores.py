@@ -58,7 +58,7 @@ def test_store_override_keeps_collections_apart(work: Path) -> None:
 
     rows = ok_json("collections", "list", "--store", "memory")
     assert rows == [
-        {"name": "bread", "count": 1, "dimensions": 256, "metric": "cosine"},
+        {"name": "bread", "count": 3, "dimensions": 256, "metric": "cosine"},  # 1 chunk + 2 index records
         {"name": "knowledge_base", "count": chunks, "dimensions": 256, "metric": "cosine"},
     ]
     assert ok_json("collections", "list") == []  # default store (embedded qdrant) holds nothing

@@ -12,6 +12,7 @@ exceptions are mapped once, at the boundary where they are caught, and chained w
     │   ├── ConfigError                bad YAML/config: carries file, key path and line
     │   ├── InvalidInputError          bad input value (also a ValueError)
     │   │   ├── DimensionMismatchError vector length differs from the collection/model
+    │   │   ├── EmbeddingMismatchError a collection used with another embedding model than it was built with
     │   │   └── UnsupportedFilterError a filter this backend cannot express (never silently dropped)
     │   ├── UnknownProviderError       no provider registered under that name
     │   ├── UnknownModelError          a model whose dimensions/price we cannot know
@@ -59,6 +60,7 @@ __all__ = [
     "CapacityError",
     "ConfigError",
     "DimensionMismatchError",
+    "EmbeddingMismatchError",
     "InvalidInputError",
     "InvalidRequestError",
     "MissingDependencyError",
@@ -159,6 +161,10 @@ class DimensionMismatchError(InvalidInputError):
         self.expected = expected
         self.got = got
         super().__init__(f"{what} has {got} dimensions, expected {expected}")
+
+
+class EmbeddingMismatchError(InvalidInputError):
+    """A collection built with one embedding model used with another (the message names both)."""
 
 
 class UnsupportedFilterError(InvalidInputError):

@@ -1,11 +1,15 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import pytest
 
 from aixpy.errors import InvalidInputError
-from aixpy.rag.chunking import chunk_text
+from aixpy.rag._chunkfile import chunk_file
+from aixpy.rag.chunking import chunk_text, chunk_tokens
+from aixpy.rag.loaders import load_file
+from aixpy.rag.tokens import ApproxTokens, token_counter_for
 
 TEXT = "\n\n".join(
     f"Paragraph {p}. " + " ".join(f"Sentence {p}.{s} has some words in it." for s in range(6)) for p in range(12)
@@ -68,3 +72,79 @@ def test_text_without_spaces_is_hard_cut() -> None:
 def test_bad_parameters(size: int, overlap: int) -> None:
     with pytest.raises(InvalidInputError):
         chunk_text("abc", size=size, overlap=overlap)
+
+
+# ---------------------------------------------------------------- token-aware chunking
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+def _spans(text: str) -> list[tuple[int, int]]:
+    return ApproxTokens().spans([text])[0]
+
+
+@pytest.mark.parametrize(("size", "overlap"), [(40, 0), (40, 10), (64, 16), (300, 30)])
+def test_chunk_tokens_bounds_coverage_and_overlap(size: int, overlap: int) -> None:
+    spans = _spans(TEXT)
+    chunks = chunk_tokens(TEXT, spans, size=size, overlap=overlap)
+    covered: set[int] = set()
+    for c in chunks:
+        inside = [i for i, (s, e) in enumerate(spans) if s >= c.start and e <= c.end]
+        assert 0 < len(inside) <= size
+        assert c.text == TEXT[c.start : c.end]
+        covered.update(inside)
+    assert covered == set(range(len(spans))), "every token is in a chunk"
+    for a, b in itertools.pairwise(chunks):
+        assert b.start > a.start
+        shared = len([1 for s, e in spans if s >= b.start and e <= a.end])
+        assert shared <= overlap
+        if overlap:
+            assert shared > 0
+            assert TEXT[b.start - 1].isspace(), "an overlap starts on a word"
+
+
+def test_chunk_tokens_prefers_paragraph_ends() -> None:
+    text = "\n\n".join(f"Paragraph {i} has a few words in it." for i in range(30))
+    for c in chunk_tokens(text, _spans(text), size=50, overlap=0):
+        assert c.text.endswith("."), c.text
+
+
+@pytest.mark.parametrize(("size", "overlap", "match"), [(50, 50, "overlap"), (50, 60, "overlap"),
+                                                        (50, -1, "overlap"), (4, 0, "chunk size")])
+def test_chunk_tokens_refuses_bad_sizes(size: int, overlap: int, match: str) -> None:
+    with pytest.raises(InvalidInputError, match=match):
+        chunk_tokens("a b c", _spans("a b c"), size=size, overlap=overlap)
+
+
+def test_docs_chunks_fit_the_local_model_window() -> None:
+    """Regression: 800-character chunks of docs/*.md gave 7 of 50 chunks over all-MiniLM-L6-v2's 256
+    word-pieces (their tails were cut when embedded). Chunks are now measured with its tokenizer."""
+    from aixpy.embeddings.local import LocalEmbeddings
+
+    with LocalEmbeddings() as emb:
+        counter = token_counter_for(emb)
+        assert counter.window == 254  # 256 less [CLS] and [SEP]
+        old = [c.text for p in sorted(DOCS.glob("*.md")) for c in chunk_text(p.read_text(), size=800, overlap=120)]
+        assert any(len(s) > counter.window for s in counter.spans(old)), "the old chunker did overflow"
+        chunks = []
+        for p in sorted(DOCS.glob("*.md")):
+            got, warnings = chunk_file(load_file(p, DOCS), counter, 254, 31)
+            assert warnings == []
+            chunks += got
+        assert len(chunks) > 20
+        measured = [len(s) for s in counter.spans([c.text for c in chunks])]
+        assert measured == [c.tokens for c in chunks]
+        assert max(measured) <= 254
+        _, truncated = emb.embed_detailed([c.text for c in chunks])
+        assert not truncated.any()
+
+
+def test_local_token_spans_are_untruncated_word_pieces() -> None:
+    from aixpy.embeddings.local import LocalEmbeddings
+
+    with LocalEmbeddings() as emb:
+        text = "unbelievable, " * 300
+        [spans] = emb.token_spans([text])
+        assert len(spans) == 600  # one word-piece per word and per comma, beyond the 256 of an input
+        assert [text[s:e] for s, e in spans[:2]] == ["unbelievable", ","]
+        assert emb.input_window() == emb.max_tokens - 2 == 254

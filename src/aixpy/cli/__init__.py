@@ -121,42 +121,90 @@ def _errors() -> Iterator[None]:
         raise _fail(e) from None
 
 
+def _parse_meta(pairs: list[str]) -> dict[str, Any]:
+    """``key=value`` pairs; a value that reads as JSON (a number, true, a list...) keeps that type."""
+    meta: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--meta takes key=value, got {pair!r}")
+        try:
+            meta[key.strip()] = json.loads(value)
+        except ValueError:
+            meta[key.strip()] = value
+    return meta
+
+
+def _open_checked(rt: Any, vs: Any, emb: Any, name: str | None, action: str) -> Any:
+    """The collection, after checking that an existing one was built with ``emb``'s model (the error
+    names both models) before the store compares the dimensions."""
+    from aixpy.rag.indexer import signature_of
+    from aixpy.rag.manifest import check_signature
+
+    if rt.collection_name(name) in vs.list_collections():
+        check_signature(vs.collection(rt.collection_name(name)), signature_of(emb), action)
+    return rt.open_collection(vs, emb, name)
+
+
 @app.command()
 def index(
-    path: Annotated[Path, typer.Argument(help="Directory or file to index (md, txt, rst, html).")],
+    path: Annotated[Path, typer.Argument(help="Directory or file to index (md, txt, rst, html, pdf, docx, "
+                                               "json/jsonl, source code).")],
     config: ConfigOpt = None,
     collection: CollectionOpt = None,
     store: StoreOpt = None,
-    chunk_size: Annotated[int, typer.Option(help="Max characters per chunk.", min=50)] = 800,
-    overlap: Annotated[int, typer.Option(help="Characters shared by consecutive chunks.", min=0)] = 120,
+    chunk_size: Annotated[int | None, typer.Option(
+        help="Max tokens per chunk, in the embedding model's tokenizer (default: the model's window, "
+        "254 word-pieces for the local model).", min=8, show_default=False)] = None,
+    overlap: Annotated[int | None, typer.Option(
+        help="Tokens shared by consecutive chunks (default: chunk size / 8).", min=0, show_default=False)] = None,
+    no_prune: Annotated[bool, typer.Option("--no-prune", help="Keep chunks of files no longer under PATH.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Re-embed every file, even unchanged ones.")] = False,
+    meta: Annotated[list[str] | None, typer.Option(
+        "--meta", help="key=value added to every chunk's metadata (repeatable).", show_default=False)] = None,
+    tag: Annotated[list[str] | None, typer.Option(
+        "--tag", help="Tag added to every chunk (repeatable).", show_default=False)] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Index documents: load, chunk, embed and upsert. Unchanged files are skipped (content hash)."""
+    """Index documents: load, chunk, embed and upsert. Unchanged files are skipped (content hash);
+    chunks of files deleted under PATH are removed (unless --no-prune)."""
     from aixpy.rag.indexer import Indexer
+    from aixpy.rag.manifest import CHUNKS
 
     with _errors():
-        if overlap >= chunk_size // 2:
-            raise UserError(f"--overlap {overlap} must be less than half of --chunk-size {chunk_size}: pass "
-                            f"--overlap {max(0, chunk_size // 2 - 1)} or less, or a --chunk-size above {overlap * 2}")
+        if chunk_size is not None and overlap is not None and overlap >= chunk_size:
+            raise UserError(f"--overlap {overlap} must be less than --chunk-size {chunk_size}: pass "
+                            f"--overlap {chunk_size - 1} or less (default: an eighth of it), or a --chunk-size above "
+                            f"{overlap}")
+        extra = _parse_meta(meta or [])
         rt = resolve(config, store=store)
         t0 = time.perf_counter()
         with rt.open_embedder() as emb, rt.writing_store(on_wait=_waiting_for_lock) as vs:
-            coll = rt.open_collection(vs, emb, collection)
-            indexer = Indexer(emb, coll, chunk_size=chunk_size, overlap=overlap)
+            coll = _open_checked(rt, vs, emb, collection, "index run")
+            indexer = Indexer(emb, coll, chunk_size=chunk_size, overlap=overlap, prune=not no_prune, force=force,
+                              metadata=extra, tags=tag or [])
             with _progress(quiet=as_json) as progress:
                 report = indexer.index_path(path, progress=progress)
-            total = coll.count()
+            total, chunks = coll.count(), coll.count(CHUNKS)
         elapsed = time.perf_counter() - t0
     if as_json:
-        print_json(out, {**report.as_dict(), "collection_count": total, "seconds": round(elapsed, 3)})
+        print_json(out, {**report.as_dict(), "collection_count": total, "collection_chunks": chunks,
+                         "seconds": round(elapsed, 3)})
     else:
         out.print(styled(
-            ("indexed", "bold green"), f" {report.files_indexed} file(s), {report.chunks_embedded} chunk(s) "
-            f"embedded; {report.files_unchanged} unchanged, {report.chunks_deleted} stale chunk(s) removed; "
-            "collection ", (rt.collection_name(collection), "bold"), f" ({rt.vectorstore.provider}) holds "
-            f"{total} chunk(s) ", (f"({elapsed:.1f}s, config: {rt.source})", "dim")))
-    for f in report.failures:
-        err.print(error_line(f, "warning:", "yellow"), soft_wrap=True)
+            ("indexed", "bold green"),
+            f" {report.files_indexed} file(s), {report.chunks_embedded} chunk(s) embedded; "
+            f"{report.files_unchanged} unchanged, {report.files_skipped} skipped, {report.files_pruned} pruned, "
+            f"{report.chunks_deleted} stale chunk(s) removed; collection ",
+            (rt.collection_name(collection), "bold"),
+            f" ({rt.vectorstore.provider}) holds {chunks} chunk(s) ",
+            (f"({elapsed:.1f}s, chunks of <= {report.chunk_size} tokens by the {report.tokenizer}, "
+             f"config: {rt.source})", "dim"),
+        ))
+    for s in report.skipped:
+        err.print(error_line(f"{s['path']}: {s['reason']}", "skipped:", "yellow"), soft_wrap=True)
+    for w in report.warnings + report.failures:
+        err.print(error_line(w, "warning:", "yellow"), soft_wrap=True)
     if report.failures:
         raise typer.Exit(1)
 
@@ -205,6 +253,7 @@ def search(
 ) -> None:
     """Semantic search over an indexed collection: ranked results with score, source and snippet."""
     from aixpy.rag.indexer import search as run_search
+    from aixpy.rag.manifest import CHUNKS
 
     with _errors():
         if not query.strip():
@@ -217,13 +266,13 @@ def search(
                 raise UserError(f"collection {name!r} is empty; run `aixpy index PATH"
                                 f"{' --store ' + store if store else ''}"
                                 f"{' --collection ' + name if collection else ''}` first")
-            coll = rt.open_collection(vs, emb, collection)
-            if coll.count() == 0:
+            coll = _open_checked(rt, vs, emb, collection, "search")
+            if coll.count(CHUNKS) == 0:
                 raise UserError(f"collection {coll.name!r} is empty; run `aixpy index PATH` first")
             hits = run_search(emb, coll, query, limit=limit, min_score=min_score, filter=flt)
     if as_json:
         print_json(out, [{"rank": h.rank, "score": round(h.score, 6), "source": h.source, "chunk": h.chunk,
-                          "id": h.id, "snippet": h.snippet} for h in hits])
+                          "id": h.id, "path": h.path, "snippet": h.snippet} for h in hits])
         return
     if not hits:
         out.print("no results")

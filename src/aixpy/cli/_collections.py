@@ -1,4 +1,5 @@
-"""``aixpy collections list|stats|drop``: what a vector store holds, and removing a collection.
+"""``aixpy collections list|stats|drop|delete-source``: what a vector store holds, and removing a
+collection or the chunks of one indexed source.
 
 Nothing here creates a collection: every command checks ``list_collections()`` before opening one,
 and opens it without options so the backend reports the options it was created with.
@@ -7,6 +8,8 @@ and opens it without options so the backend reports the options it was created w
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -79,13 +82,23 @@ def _size(store: Any, coll: Any, count: int) -> tuple[int | None, str]:
 
 
 def _sample_model(coll: Any) -> str | None:
-    """The ``embedding_model`` stored with one document (the nearest to an all-ones vector)."""
+    """The ``embedding_model`` stored with one chunk (the nearest to an all-ones vector)."""
+    from aixpy.rag.manifest import CHUNKS
     from aixpy.vectorstores.types import Query
 
     if not coll.dimensions:
         return None
-    res = coll.query(Query([1.0] * int(coll.dimensions), limit=1))
+    res = coll.query(Query([1.0] * int(coll.dimensions), limit=1, filter=CHUNKS))
     return res.matches[0].document.embedding_model if res.matches else None
+
+
+def _index_info(coll: Any) -> dict[str, Any]:
+    """What ``aixpy index`` recorded: the embedding signature, the indexed roots and the chunk count."""
+    from aixpy.rag.manifest import CHUNKS, read_signature
+
+    found = read_signature(coll)
+    return {"chunks": coll.count(CHUNKS), "signature": found[0].as_dict() if found else None,
+            "roots": found[1] if found else []}
 
 
 def _open_existing(store: Any, name: str) -> Any:
@@ -94,6 +107,18 @@ def _open_existing(store: Any, name: str) -> Any:
         known = ", ".join(names) or "none"
         raise NotFoundError(f"no collection {name!r} in the {store.provider} store (collections: {known})")
     return store.collection(name)
+
+
+@contextmanager
+def _opened(config: str | None, store: str | None) -> Iterator[tuple[Any, Any]]:
+    """``(runtime, store)`` for a command, errors reported the CLI's way."""
+    from aixpy.cli import _errors
+    from aixpy.cli._runtime import resolve
+
+    with _errors():
+        rt = resolve(config, store=store)
+        with rt.open_store() as vs:
+            yield rt, vs
 
 
 def _confirm(question: str) -> bool:
@@ -121,6 +146,7 @@ def collection_info(store: Any, name: str, *, detailed: bool = False) -> dict[st
             "dedup_threshold": opts.dedup_threshold if opts.dedup else None,
             "max_documents": opts.max_documents,
             "embedding_model": _sample_model(coll) if count else None,
+            **_index_info(coll),
             "size_bytes": size,
             "size_note": how or None,
         })
@@ -160,14 +186,12 @@ def stats(
     store: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Details of one collection: count, dimensions, metric, TTL, dedup, max_documents, model, size."""
-    from aixpy.cli import _errors, out
-    from aixpy.cli._runtime import resolve
+    """Details of one collection: count, dimensions, metric, TTL, dedup, max_documents, model, chunks,
+    embedding signature, indexed roots, size."""
+    from aixpy.cli import out
 
-    with _errors():
-        rt = resolve(config, store=store)
-        with rt.open_store() as vs:
-            info = collection_info(vs, name, detailed=True)
+    with _opened(config, store) as (_rt, vs):
+        info = collection_info(vs, name, detailed=True)
     if as_json:
         print_json(out, info)
         return
@@ -182,7 +206,11 @@ def stats(
         ("ttl", f"{ttl:g} s" if ttl is not None else "none"),
         ("dedup", f"on (threshold {info['dedup_threshold']})" if info["dedup"] else "off"),
         ("max_documents", f"{info['max_documents']:,}" if info["max_documents"] else "unlimited"),
+        ("chunks", f"{info['chunks']:,}"),
         ("embedding model", info["embedding_model"] or "-"),
+        ("built with", (f"{sig['provider']}:{sig['model']} ({sig['dimensions']} dimensions)"
+                        if (sig := info["signature"]) else "- (not recorded)")),
+        ("indexed roots", "\n".join(info["roots"]) or "-"),
         ("size", _human_bytes(info["size_bytes"]) + (f" ({info['size_note']})" if info["size_note"] else "")),
     ]
     for k, v in rows:
@@ -211,3 +239,28 @@ def drop(
                 raise typer.Exit(1)
             vs.drop_collection(name)
     out.print(styled("dropped collection ", (name, "bold"), f" ({count:,} documents)"))
+
+
+@app.command("delete-source")
+def delete_source(
+    path: Annotated[Path, typer.Argument(help="File or folder whose chunks to remove (it may no longer exist).")],
+    collection: Annotated[str | None, typer.Option(
+        "--collection", help="Collection name (default: from config, or knowledge_base).")] = None,
+    config: ConfigOpt = None,
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Remove the chunks of one indexed file, or of every indexed file under a folder."""
+    from aixpy.cli import _errors, _waiting_for_lock, out
+    from aixpy.cli._runtime import resolve
+    from aixpy.rag.indexer import delete_source as run_delete
+
+    with _errors():
+        rt = resolve(config, store=store)
+        with rt.writing_store(on_wait=_waiting_for_lock) as vs:
+            name = rt.collection_name(collection)
+            files, chunks = run_delete(_open_existing(vs, name), path)
+    if as_json:
+        print_json(out, {"collection": name, "path": str(path.resolve()), "files": files, "chunks_deleted": chunks})
+        return
+    out.print(styled(f"removed {chunks} chunk(s) of {files} file(s) under {path.resolve()} from collection {name}"))

@@ -146,6 +146,7 @@ class LocalEmbeddings(EmbeddingService):
         from tokenizers import Tokenizer
 
         self._tokenizer: Any = Tokenizer.from_file(str(tok_file))
+        self._counter: Any = None  # a copy without truncation, for token_spans()
         # the file ships with fixed padding to 128 and truncation at 128: pad per batch instead
         self._tokenizer.no_padding()
         self._tokenizer.enable_truncation(max_length=self.max_tokens)
@@ -258,6 +259,25 @@ class LocalEmbeddings(EmbeddingService):
         self.last_truncated = truncated
         return out, truncated
 
+    def input_window(self) -> int:
+        """Word-pieces of text one input holds: ``max_tokens`` less the [CLS] and [SEP] the model adds."""
+        return self.max_tokens - 2
+
+    def token_spans(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
+        """For each text, the ``(start, end)`` character offsets of its word-pieces (no truncation,
+        no special tokens): what chunkers use to never exceed :meth:`input_window`."""
+        with self._lock:
+            if self._counter is None:
+                from tokenizers import Tokenizer
+
+                if self._tokenizer is None:
+                    raise InvalidInputError("LocalEmbeddings is closed")
+                tok = Tokenizer.from_str(self._tokenizer.to_str())
+                tok.no_truncation()
+                self._counter = tok
+            counter = self._counter
+        return [list(e.offsets) for e in counter.encode_batch(list(texts), add_special_tokens=False)]
+
     def embed_detailed(self, texts: Sequence[str]) -> tuple[Matrix, npt.NDArray[np.bool_]]:
         """Like :meth:`embed_array`, plus a boolean mask of the texts cut to ``max_tokens``."""
         items = self._check(texts)
@@ -283,6 +303,7 @@ class LocalEmbeddings(EmbeddingService):
             super().close()
             self._session = None
             self._tokenizer = None
+            self._counter = None
 
     def __repr__(self) -> str:
         return f"{super().__repr__()[:-1]}, variant={self.variant!r}, threads={self.threads})"

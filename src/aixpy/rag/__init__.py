@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-from aixpy.rag.chunking import Chunk, chunk_text
-from aixpy.rag.indexer import Hit, Indexer, IndexReport, search
-from aixpy.rag.loaders import SUPPORTED_SUFFIXES, SourceFile, html_to_text, iter_files, load_file
+from aixpy.rag.chunking import Chunk, chunk_text, chunk_tokens
+from aixpy.rag.indexer import Hit, Indexer, IndexReport, delete_source, search
+from aixpy.rag.loaders import (
+    SUPPORTED_SUFFIXES,
+    LoadOptions,
+    SourceFile,
+    html_to_text,
+    iter_files,
+    load_file,
+    loader_registry,
+    register_loader,
+)
+from aixpy.rag.manifest import Signature, read_signature
 
 __all__ = [
     "SUPPORTED_SUFFIXES",
@@ -12,10 +22,17 @@ __all__ = [
     "Hit",
     "IndexReport",
     "Indexer",
+    "LoadOptions",
+    "Signature",
     "SourceFile",
     "chunk_text",
+    "chunk_tokens",
+    "delete_source",
     "html_to_text",
     "iter_files",
     "load_file",
+    "loader_registry",
+    "read_signature",
+    "register_loader",
     "search",
 ]

@@ -1,99 +1,112 @@
-"""Load text documents from a directory tree (md, txt, rst, html)."""
+"""Load documents from a directory tree through a registry of loaders, one per format.
+
+Built-in loaders: ``markdown``, ``text`` (txt, rst), ``html``, ``pdf`` (needs ``aixpy[docs]``),
+``docx``, ``json`` (json, jsonl) and ``code`` (common source files). Add one with
+:func:`register_loader` or the ``aixpy.loaders`` entry-point group (then map suffixes to it with
+:func:`register_loader`'s ``suffixes``). A file no loader can read raises with the reason (the
+indexer reports it as skipped), never loaded as damaged text.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator
-from dataclasses import dataclass
-from html.parser import HTMLParser
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from aixpy._registry import Registry
 from aixpy.errors import InvalidInputError
+from aixpy.rag._formats import html_to_text
+from aixpy.rag._types import Loaded, Loader, LoadOptions, Segment
 
-__all__ = ["SUPPORTED_SUFFIXES", "SourceFile", "html_to_text", "iter_files", "load_file"]
+__all__ = [
+    "SUPPORTED_SUFFIXES",
+    "LoadOptions",
+    "Loaded",
+    "Loader",
+    "Segment",
+    "SourceFile",
+    "html_to_text",
+    "iter_files",
+    "load_file",
+    "loader_for",
+    "loader_registry",
+    "register_loader",
+    "walk",
+]
 
-SUPPORTED_SUFFIXES = frozenset({".md", ".markdown", ".txt", ".rst", ".html", ".htm"})
 MAX_FILE_BYTES = 20 * 1024 * 1024
 _SKIP_DIRS = frozenset({".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", "venv", ".aixpy", ".tox"})
+_F = "aixpy.rag._formats:"
+loader_registry: Registry[Loader] = Registry("loader", "aixpy.loaders", {
+    "markdown": _F + "load_markdown", "text": _F + "load_text", "html": _F + "load_html", "pdf": _F + "load_pdf",
+    "docx": _F + "load_docx", "json": _F + "load_json", "code": _F + "load_code",
+})
+"""Loader name -> ``loader(data, path, options) -> Loaded``."""
+
+_CODE = (".py", ".pyi", ".js", ".mjs", ".ts", ".tsx", ".jsx", ".go", ".rs", ".java", ".kt", ".c", ".h", ".cc",
+         ".cpp", ".hpp", ".cs", ".rb", ".php", ".swift", ".scala", ".sh", ".sql", ".toml", ".yaml", ".yml",
+         ".css", ".lua", ".r", ".jl")
+_SUFFIXES: dict[str, str] = {
+    ".md": "markdown", ".markdown": "markdown", ".txt": "text", ".rst": "text", ".html": "html",
+    ".htm": "html", ".pdf": "pdf", ".docx": "docx", ".json": "json", ".jsonl": "json", ".ndjson": "json",
+    **dict.fromkeys(_CODE, "code"),
+}
+SUPPORTED_SUFFIXES = frozenset(_SUFFIXES)
+"""The suffixes of the built-in loaders (see :func:`loader_for` for the current mapping)."""
+
+
+def register_loader(name: str, loader: Loader | str, suffixes: Iterable[str] = ()) -> None:
+    """Register (or replace) loader ``name`` and map each of ``suffixes`` (".ext") to it."""
+    loader_registry.register(name, loader)
+    for s in suffixes:
+        if not s.startswith("."):
+            raise InvalidInputError(f"suffix {s!r} must start with '.'")
+        _SUFFIXES[s.lower()] = loader_registry.canonical(name)
+
+
+def loader_for(path: Path) -> str | None:
+    """The name of the loader for ``path`` (by suffix), or ``None`` when no loader takes it."""
+    return _SUFFIXES.get(path.suffix.lower())
 
 
 @dataclass(frozen=True, slots=True)
 class SourceFile:
-    """One loaded file. ``source`` is the path relative to the indexed root, with '/' separators."""
+    """One loaded file. ``source`` is the path relative to the indexed root ('/' separators); ``path``
+    the absolute one; ``text`` all segments joined; ``metadata`` what the loader found (front matter,
+    title, page count...)."""
 
     source: str
     path: Path
     text: str
     sha256: str
+    segments: tuple[Segment, ...] = ()
+    metadata: dict[str, Any] = field(default_factory=dict)
 
 
-class _TextExtractor(HTMLParser):
-    _SKIP = frozenset({"script", "style", "noscript", "template", "head"})
-    _BLOCK = frozenset({"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "pre",
-                        "section", "article", "header", "footer", "blockquote", "table", "ul", "ol", "title"})
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self._skip_depth = 0
-        self.title: str | None = None
-        self._in_title = False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "title":
-            self._in_title = True
-        if tag in self._SKIP:
-            self._skip_depth += 1
-        elif tag in self._BLOCK:
-            self.parts.append("\n\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "title":
-            self._in_title = False
-        if tag in self._SKIP and self._skip_depth:
-            self._skip_depth -= 1
-        elif tag in self._BLOCK:
-            self.parts.append("\n\n")
-
-    def handle_data(self, data: str) -> None:
-        if self._in_title and self.title is None:
-            self.title = data.strip() or None
-        if not self._skip_depth:
-            self.parts.append(data)
-
-
-def html_to_text(html: str) -> str:
-    """Visible text of an HTML page, paragraphs separated by blank lines (title first)."""
-    p = _TextExtractor()
-    p.feed(html)
-    p.close()
-    raw = "".join(p.parts)
-    paras = [" ".join(block.split()) for block in raw.split("\n\n")]
-    body = "\n\n".join(x for x in paras if x)
-    if p.title and not body.startswith(p.title):
-        body = p.title + "\n\n" + body
-    return body
-
-
-def load_file(path: Path, root: Path) -> SourceFile:
-    """Read one supported file as UTF-8 (invalid bytes replaced); HTML is reduced to its text."""
+def load_file(path: Path, root: Path, options: LoadOptions | None = None) -> SourceFile:
+    """Read and parse one file with the loader of its suffix. Raises InvalidInputError (or
+    MissingDependencyError) with the reason when the file cannot be loaded."""
+    name = loader_for(path)
+    if name is None:
+        raise InvalidInputError(f"{path}: unsupported file type")
     data = path.read_bytes()
     if len(data) > MAX_FILE_BYTES:
         raise InvalidInputError(f"{path}: larger than {MAX_FILE_BYTES // (1024 * 1024)} MB")
-    text = data.decode("utf-8", errors="replace").replace("\r\n", "\n")
-    if path.suffix.lower() in (".html", ".htm"):
-        text = html_to_text(text)
+    loaded = loader_registry.resolve(name)(data, path, options or LoadOptions())
     rel = path.relative_to(root).as_posix() if path != root else path.name
-    return SourceFile(rel, path, text, hashlib.sha256(data).hexdigest())
+    segments = tuple(s for s in loaded.segments if s.text.strip())
+    text = "\n\n".join(s.text for s in segments)
+    return SourceFile(rel, path.resolve(), text, hashlib.sha256(data).hexdigest(), segments, loaded.metadata)
 
 
-def iter_files(root: Path) -> Iterator[Path]:
-    """Supported files under ``root`` (or ``root`` itself), sorted, skipping VCS/venv/hidden dirs."""
+def walk(root: Path) -> Iterator[tuple[Path, bool]]:
+    """Every visible file under ``root`` (sorted, skipping VCS/venv/hidden dirs) with whether a loader
+    takes it; ``root`` itself when it is a file."""
     if root.is_file():
-        if root.suffix.lower() not in SUPPORTED_SUFFIXES:
-            raise InvalidInputError(f"{root}: unsupported file type (use {', '.join(sorted(SUPPORTED_SUFFIXES))})")
-        yield root
+        yield root, loader_for(root) is not None
         return
     if not root.is_dir():
         raise InvalidInputError(f"{root}: no such file or directory")
@@ -101,5 +114,12 @@ def iter_files(root: Path) -> Iterator[Path]:
         dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS and not d.startswith("."))
         for name in sorted(filenames):
             p = Path(dirpath) / name
-            if p.suffix.lower() in SUPPORTED_SUFFIXES and not name.startswith(".") and p.is_file():
-                yield p
+            if not name.startswith(".") and p.is_file():
+                yield p, loader_for(p) is not None
+
+
+def iter_files(root: Path) -> Iterator[Path]:
+    """Supported files under ``root`` (or ``root`` itself), sorted, skipping VCS/venv/hidden dirs."""
+    if root.is_file() and loader_for(root) is None:
+        raise InvalidInputError(f"{root}: unsupported file type (use {', '.join(sorted(_SUFFIXES))})")
+    yield from (p for p, ok in walk(root) if ok)
