@@ -32,5 +32,5 @@ def test_package_exports_resolve_lazily() -> None:
             "before = retry in sys.modules; p.CachedEmbeddings; mid = retry in sys.modules; p.RetryingEmbeddings; "
             "print(before, mid, retry in sys.modules, 'aixpy.llm.model' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    # the retry module is imported only when used, and embeddings never pull in the LLM layer (aixpy.policy is below both)
+    # the retry module is imported only when used; embeddings never pull in the LLM layer (aixpy.policy is below)
     assert out.stdout.split() == ["False", "False", "True", "False"]
