@@ -133,6 +133,17 @@ def _first(plan: StepPlan[Any]) -> Step | None:
         return None
 
 
+def _failed(plan: StepPlan[Any], err: Exception, delivered: int,
+            interrupted: Callable[[ProviderError, int], NoReturn]) -> Step | None:
+    """A stream attempt failed: before any event the plan decides; after one, ``interrupted`` does (a
+    non-aixpy error propagates as it is)."""
+    if not delivered:
+        return _resume(plan, err)
+    if not isinstance(err, ProviderError):
+        raise err
+    interrupted(err, delivered)
+
+
 def stream(plan: StepPlan[Any], open_events: Callable[[int], Generator[E, None, None]], clock: Clock,
            interrupted: Callable[[ProviderError, int], NoReturn]) -> Generator[E, None, None]:
     """Yield the events of the first attempt that completes; a failure before any event is the plan's
@@ -152,11 +163,7 @@ def stream(plan: StepPlan[Any], open_events: Callable[[int], Generator[E, None, 
                     yield event
                 return
             except Exception as e:
-                if delivered:
-                    if not isinstance(e, ProviderError):
-                        raise
-                    interrupted(e, delivered)
-                step = _resume(plan, e)
+                step = _failed(plan, e, delivered, interrupted)
             finally:
                 events.close()
 
@@ -179,10 +186,6 @@ async def astream(plan: StepPlan[Any], open_events: Callable[[int], AsyncGenerat
                     yield event
                 return
             except Exception as e:
-                if delivered:
-                    if not isinstance(e, ProviderError):
-                        raise
-                    interrupted(e, delivered)
-                step = _resume(plan, e)
+                step = _failed(plan, e, delivered, interrupted)
             finally:
                 await events.aclose()
