@@ -36,7 +36,6 @@ from typing import Any
 import httpx
 import numpy as np
 
-from aixpy._plans import Plan, arun, run
 from aixpy.config.embeddings import EmbeddingsConfig, TEIEmbeddingsConfig
 from aixpy.embeddings._tei_pool import Endpoint, EndpointPool
 from aixpy.embeddings.base import EmbeddingService, Matrix
@@ -56,6 +55,7 @@ from aixpy.errors import (
 )
 from aixpy.http import HttpClient, HttpConfig, URLPolicy
 from aixpy.llm.providers._common import endpoint_target, secret
+from aixpy.policy.plans import Plan, arun, run
 
 __all__ = ["DEFAULT_BATCH_SIZE", "TEIEmbeddings", "create"]
 

@@ -18,9 +18,9 @@ from aixpy.errors import ProviderError, UserError
 from aixpy.http import HttpClient, HttpConfig, RequestHook, URLPolicy, aiter_sse, iter_sse
 from aixpy.http import safe_url as _safe_url
 from aixpy.llm.codecs._common import HttpCall, StreamParser, WireAPI
-from aixpy.llm.deadline import Clock
 from aixpy.llm.model import CallContext, Capabilities, ChatModel, EventNormalizer
 from aixpy.llm.types import ChatRequest, ChatResponse, StreamEvent
+from aixpy.policy.deadline import Clock
 
 __all__ = ["DEFAULT_TIMEOUT", "HttpChatModel", "HttpOptions"]
 

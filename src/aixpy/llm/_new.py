@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from aixpy.llm.deadline import Clock
 from aixpy.llm.model import ChatModel
 from aixpy.llm.registry import ProviderSettings, check_settings, create, split_spec
+from aixpy.policy.deadline import Clock
 
 __all__ = ["new"]
 

@@ -3,7 +3,7 @@
 Public calls — ``achat``/``astream``/``alist_models`` and their sync twins ``chat``/``stream``/
 ``list_models`` — all do the same three things: turn the prompt into a
 :class:`~aixpy.llm.types.ChatRequest` (:func:`build_request`), open one per-call
-:class:`~aixpy.llm.deadline.Deadline`, and post-process the answer in **one** place
+:class:`~aixpy.policy.deadline.Deadline`, and post-process the answer in **one** place
 (:func:`finalize`: provider, model, latency, cost). A streamed answer is folded with the same
 :class:`~aixpy.llm.types.StreamAccumulator` codecs use for non-streamed bodies and then goes through
 the same :func:`finalize`, so both paths give equal :class:`~aixpy.llm.types.ChatResponse` s.
@@ -37,7 +37,6 @@ from typing import Any, Literal, NoReturn, Self, TypeAlias, TypedDict, Unpack, c
 
 from aixpy.errors import InvalidInputError, ProviderConnectionError, ProviderError, UserError
 from aixpy.llm import _bridge
-from aixpy.llm.deadline import SYSTEM_CLOCK, Clock, Deadline
 from aixpy.llm.pricing import cost_of
 from aixpy.llm.types import (
     AssistantMessage,
@@ -54,6 +53,7 @@ from aixpy.llm.types import (
     UserMessage,
     tool_from_function,
 )
+from aixpy.policy.deadline import SYSTEM_CLOCK, Clock, Deadline
 
 __all__ = [
     "AsyncChatStream",
@@ -445,7 +445,7 @@ class ChatModel(ABC):
         model: model name sent to the provider.
         capabilities: what it supports (:attr:`supports_tools`...).
         timeout: default per-call deadline in seconds (covers retries and fallbacks); ``None``: none.
-        clock: where deadlines read time (tests use :class:`~aixpy.llm.deadline.ManualClock`).
+        clock: where deadlines read time (tests use :class:`~aixpy.policy.deadline.ManualClock`).
     """
 
     provider: str

@@ -23,7 +23,6 @@ from dataclasses import replace
 from typing import Any, TypeAlias
 
 from aixpy.errors import InvalidInputError, UserError
-from aixpy.llm.deadline import Clock
 from aixpy.llm.model import CallContext, Capabilities, ChatModel, EventNormalizer
 from aixpy.llm.registry import ProviderSettings
 from aixpy.llm.types import (
@@ -37,6 +36,7 @@ from aixpy.llm.types import (
     UserMessage,
     fold_stream,
 )
+from aixpy.policy.deadline import Clock
 
 __all__ = ["ChatFunction", "FunctionModel", "Scripted", "StreamFunction", "TestModel", "create", "response_events"]
 

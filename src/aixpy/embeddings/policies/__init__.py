@@ -16,7 +16,8 @@ in any order and never live inside a provider:
         vectors = svc.embed_batch(texts)
 
 :func:`compose` builds the stack an ``embeddings:`` config block describes, in a documented order.
-Names are imported on first use (the retry policy pulls in the LLM layer, ~0.2 s).
+Names are imported on first use. Retry and fallback are built on :mod:`aixpy.policy`, shared with the
+LLM layer but never importing it.
 """
 
 from __future__ import annotations

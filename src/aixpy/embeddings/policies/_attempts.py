@@ -7,7 +7,9 @@ from typing import Any
 import numpy as np
 
 from aixpy.embeddings.base import EmbeddingUsage, Matrix
+from aixpy.embeddings.policies._wrapper import Result
 from aixpy.errors import PartialBatchError, ProviderError, ResponseFormatError
+from aixpy.policy import Work
 
 __all__ = ["Attempts", "partial_error", "usage_of"]
 
@@ -25,19 +27,26 @@ def partial_error(failed: list[int], errors: list[BaseException], vectors: list[
     return err
 
 
-class Attempts:
-    """One call's texts, the indexes still ``pending``, the vectors obtained and the usage spent."""
+class Attempts(Work[Result, Result]):
+    """One call's texts, the indexes still ``pending``, the vectors obtained and the usage spent: the
+    :class:`~aixpy.policy.engine.Work` of an embedding call, so that a retry or a fallback sends only
+    the texts that failed."""
 
     def __init__(self, texts: list[str]) -> None:
         self.texts = texts
         self.pending = list(range(len(texts)))
         self.vectors: dict[int, np.ndarray[Any, np.dtype[np.float32]]] = {}
         self.usage = EmbeddingUsage(0, 0)
-        self.attempt = 1
         self.dims: int | None = None
 
     def batch(self) -> list[str]:
         return [self.texts[i] for i in self.pending]
+
+    def outstanding(self) -> str:
+        return f"{len(self.pending)} text(s)"
+
+    def result(self, reply: Result) -> Result:
+        return self.done(*reply), self.usage
 
     def _put(self, index: int, vec: Any) -> bool:
         arr = np.asarray(vec, dtype=np.float32)

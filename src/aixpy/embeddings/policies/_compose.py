@@ -12,7 +12,7 @@ from aixpy.embeddings.policies.cache import CacheBackend, CachedEmbeddings, Memo
 from aixpy.embeddings.policies.cost import CostTracker, CostTrackingEmbeddings
 from aixpy.embeddings.policies.fallback import FallbackEmbeddings
 from aixpy.embeddings.policies.ratelimit import RateLimitedEmbeddings
-from aixpy.llm.deadline import SYSTEM_CLOCK, Clock
+from aixpy.policy.deadline import SYSTEM_CLOCK, Clock
 
 __all__ = ["compose"]
 

@@ -21,7 +21,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 import numpy as np
 import numpy.typing as npt
 
-from aixpy.llm.deadline import Deadline
+from aixpy.policy.deadline import Deadline
 
 __all__ = ["Flights"]
 

@@ -9,7 +9,7 @@ Input is checked by the outermost wrapper; every result is checked to be ``(n, d
 The per-call deadline
     :func:`deadline` bounds every embedding call made inside a ``with`` block (a contextvar: it
     follows ``await`` and ``asyncio.to_thread``). Rate-limit waits and retry backoffs never sleep
-    past it; they raise :class:`~aixpy.llm.deadline.DeadlineExceededError` at once instead. A
+    past it; they raise :class:`~aixpy.policy.deadline.DeadlineExceededError` at once instead. A
     wrapper built with ``timeout=`` opens such a deadline for each of its calls (the tighter one wins).
 """
 
@@ -24,7 +24,7 @@ import numpy as np
 
 from aixpy.embeddings.base import EmbeddingService, EmbeddingUsage, Matrix
 from aixpy.errors import ResponseFormatError
-from aixpy.llm.deadline import SYSTEM_CLOCK, Clock, Deadline
+from aixpy.policy.deadline import SYSTEM_CLOCK, Clock, Deadline
 
 __all__ = ["EmbeddingWrapper", "current_deadline", "deadline", "find_wrapper", "normalize_flag"]
 

@@ -44,7 +44,7 @@ from aixpy.embeddings.policies._attempts import partial_error, usage_of
 from aixpy.embeddings.policies._flights import Flight, Flights
 from aixpy.embeddings.policies._wrapper import EmbeddingWrapper, Result
 from aixpy.errors import InvalidInputError, PartialBatchError, ResponseFormatError
-from aixpy.llm.deadline import SYSTEM_CLOCK, Clock
+from aixpy.policy.deadline import SYSTEM_CLOCK, Clock
 
 __all__ = ["KEY_VERSION", "CacheBackend", "CachedEmbeddings", "MemoryCache", "cache_key"]
 

@@ -28,29 +28,19 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
 
-from aixpy.embeddings.base import EmbeddingService, Matrix
+from aixpy.embeddings.base import EmbeddingService
 from aixpy.embeddings.policies._attempts import Attempts
 from aixpy.embeddings.policies._wrapper import EmbeddingWrapper, Result, normalize_flag
-from aixpy.errors import (
-    AllProvidersFailedError,
-    ConfigError,
-    InvalidInputError,
-    InvalidRequestError,
-    PartialBatchError,
-    ProviderError,
-)
-from aixpy.llm.deadline import Clock, Deadline, DeadlineExceededError
+from aixpy.errors import ConfigError, InvalidInputError
+from aixpy.policy import Clock, StepPlan, acall, call, fallback_plan, provider_failed
 
 __all__ = ["FallbackEmbeddings", "falls_back"]
 
 logger = logging.getLogger("aixpy.embeddings")
 
 
-def falls_back(err: BaseException) -> bool:
-    """The default rule: whether ``err`` moves the call on to the next provider (see the module docstring)."""
-    if isinstance(err, InvalidRequestError):
-        return err.status_code in (404, 413)
-    return isinstance(err, ProviderError)
+falls_back = provider_failed
+"""The default rule: whether an error moves the call on to the next provider (see the module docstring)."""
 
 
 def _name(svc: EmbeddingService) -> str:
@@ -88,8 +78,9 @@ class FallbackEmbeddings(EmbeddingWrapper):
     def known_dimensions(self) -> int | None:
         return self._dims
 
-    def _served(self, index: int, out: Matrix) -> None:
+    def _served(self, index: int, reply: Result) -> None:
         """Count the answer; a provider whose dimensions were unknown until now must match the chain."""
+        out = reply[0]
         if self._dims is None:
             self._dims = int(out.shape[1])
         elif out.shape[1] != self._dims:
@@ -98,56 +89,18 @@ class FallbackEmbeddings(EmbeddingWrapper):
         with self._lock:
             self.served[_name(self.services[index])] += 1
 
-    def _expired(self, index: int, deadline: Deadline, errors: list[BaseException]) -> bool:
-        if index == 0 or not deadline.expired:
-            return False
-        svc = self.services[index]
-        errors.append(DeadlineExceededError(f"the call's deadline passed before {_name(svc)} was tried",
-                                            provider=svc.provider, model=svc.model()))
-        return True
-
-    def _failed(self, err: Exception, index: int, run: Attempts, errors: list[BaseException]) -> None:
-        if isinstance(err, PartialBatchError):
-            run.partial(err)
-        elif not self.fallback_on(err):
-            raise err
-        errors.append(err)
-        if index + 1 < len(self.services):
-            logger.info("%s failed (%s); falling back to %s for %d text(s)", _name(self.services[index]),
-                        type(err).__name__, _name(self.services[index + 1]), len(run.pending))
-
-    def _all_failed(self, run: Attempts, errors: list[BaseException]) -> ProviderError:
-        return run.failure(AllProvidersFailedError(errors))
+    def _call_plan(self, run: Attempts) -> StepPlan[Result]:
+        return fallback_plan(len(self.services), run, deadline=self._deadline(), fallback_on=self.fallback_on,
+                             name=lambda i: (self.services[i].provider, self.services[i].model()), logger=logger,
+                             served=self._served)
 
     def _run(self, texts: list[str]) -> Result:
-        run, deadline = Attempts(texts), self._deadline()
-        errors: list[BaseException] = []
-        for i, svc in enumerate(self.services):
-            if self._expired(i, deadline, errors):
-                break
-            try:
-                matrix, usage = svc.embed_with_usage(run.batch())
-            except Exception as e:
-                self._failed(e, i, run, errors)
-                continue
-            self._served(i, matrix)
-            return run.done(matrix, usage), run.usage
-        raise self._all_failed(run, errors) from errors[-1]
+        run = Attempts(texts)
+        return call(self._call_plan(run), lambda i: self.services[i].embed_with_usage(run.batch()), self.clock)
 
     async def _arun(self, texts: list[str]) -> Result:
-        run, deadline = Attempts(texts), self._deadline()
-        errors: list[BaseException] = []
-        for i, svc in enumerate(self.services):
-            if self._expired(i, deadline, errors):
-                break
-            try:
-                matrix, usage = await svc.aembed_with_usage(run.batch())
-            except Exception as e:
-                self._failed(e, i, run, errors)
-                continue
-            self._served(i, matrix)
-            return run.done(matrix, usage), run.usage
-        raise self._all_failed(run, errors) from errors[-1]
+        run = Attempts(texts)
+        return await acall(self._call_plan(run), lambda i: self.services[i].aembed_with_usage(run.batch()), self.clock)
 
     def close(self) -> None:
         for svc in self.services:

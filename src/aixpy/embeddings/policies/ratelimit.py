@@ -17,7 +17,7 @@ than a minute's tokens still goes through, after the wait its size implies.
 
 Deadlines and cancellation
     A wait that would end after the call's deadline (see :func:`~aixpy.embeddings.policies.deadline`)
-    is not started: :class:`~aixpy.llm.deadline.DeadlineExceededError` is raised at once and nothing
+    is not started: :class:`~aixpy.policy.deadline.DeadlineExceededError` is raised at once and nothing
     is reserved. A cancelled async call gives back its concurrency slot and its reserved tokens.
     Waiting for a concurrency slot is bounded by the deadline in real seconds.
 """
@@ -35,7 +35,7 @@ from aixpy.embeddings.policies._wrapper import EmbeddingWrapper, Result
 from aixpy.embeddings.policies.cost import count_tokens
 from aixpy.embeddings.policies.fallback import FallbackEmbeddings
 from aixpy.errors import InvalidInputError
-from aixpy.llm.deadline import SYSTEM_CLOCK, Clock, Deadline, DeadlineExceededError
+from aixpy.policy.deadline import SYSTEM_CLOCK, Clock, Deadline, DeadlineExceededError
 
 __all__ = ["RateLimitedEmbeddings", "RateLimiter", "TokenBucket"]
 

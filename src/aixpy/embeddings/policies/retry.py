@@ -1,9 +1,10 @@
 """``RetryingEmbeddings``: the one retry loop of an embedding call.
 
-The decisions are those of the LLM side's :class:`~aixpy.llm.policies.retry.RetryPolicy` (reused,
-not copied): ``max_attempts`` counts every attempt; exponential backoff with full jitter; only
-retryable :class:`~aixpy.errors.ProviderError` s of the kinds in ``retry_on`` (rate limit, timeout,
-5xx, connection) — never an :class:`~aixpy.errors.InvalidInputError` or a 400; a rate limit's
+The decisions are :class:`~aixpy.policy.retry.RetryPolicy`'s and the loop is
+:func:`~aixpy.policy.retry.retry_plan`, both shared with the LLM side's ``RetryModel``:
+``max_attempts`` counts every attempt; exponential backoff with full jitter; only retryable
+:class:`~aixpy.errors.ProviderError` s of the kinds in ``retry_on`` (rate limit, timeout, 5xx,
+connection) — never an :class:`~aixpy.errors.InvalidInputError` or a 400; a rate limit's
 ``retry_after`` (and a loading model's estimate, :class:`~aixpy.errors.ModelLoadingError`)
 replaces the backoff; a wait that would pass the call's deadline (see
 :func:`~aixpy.embeddings.policies.deadline`) or is longer than ``max_retry_after`` ends the retries at
@@ -15,7 +16,7 @@ Partial batches
     ``PartialBatchError`` indexed on *your* list, holding every vector obtained on any attempt.
     Its errors are retried if any of them is retryable; the longest ``retry_after`` among them wins.
 
-Sleeps go through the wrapper's clock (a :class:`~aixpy.llm.deadline.ManualClock` in tests).
+Sleeps go through the wrapper's clock (a :class:`~aixpy.policy.deadline.ManualClock` in tests).
 """
 
 from __future__ import annotations
@@ -27,9 +28,7 @@ from typing import Any
 from aixpy.embeddings.base import EmbeddingService
 from aixpy.embeddings.policies._attempts import Attempts
 from aixpy.embeddings.policies._wrapper import EmbeddingWrapper, Result
-from aixpy.errors import PartialBatchError, ProviderError
-from aixpy.llm.deadline import Clock, Deadline
-from aixpy.llm.policies.retry import RetryPolicy
+from aixpy.policy import Clock, RetryPolicy, StepPlan, acall, call, retry_plan
 
 __all__ = ["RetryPolicy", "RetryingEmbeddings"]
 
@@ -52,57 +51,20 @@ class RetryingEmbeddings(EmbeddingWrapper):
         self._rng = rng or random.Random()
         self.retries = 0
 
-    def _delay(self, run: Attempts, err: ProviderError, deadline: Deadline) -> float | None:
-        decisive: ProviderError = err
-        if isinstance(err, PartialBatchError):
-            retried = [e for e in err.errors if isinstance(e, ProviderError) and self.policy.retries(e)]
-            if not retried:
-                return None
-            decisive = max(retried, key=lambda e: self.policy.server_wait(e) or getattr(e, "retry_after", None) or 0.0)
-        delay = self.policy.next_delay(run.attempt, decisive, deadline, self._rng)
-        if delay is not None:
-            self.retries += 1
-            logger.info("retrying %d text(s) on %s:%s in %.3f s after attempt %d: %s", len(run.pending),
-                        self.provider, self._model, delay, run.attempt, type(decisive).__name__)
-        return delay
+    def _counted(self) -> None:
+        self.retries += 1
 
-    def _wait_or_raise(self, run: Attempts, err: ProviderError, deadline: Deadline) -> float:
-        """Seconds to wait before the next attempt; raise the final error when retries are over."""
-        delay = self._delay(run, err, deadline)
-        if delay is None:
-            failure = run.failure(err)
-            if failure is err:
-                raise err
-            raise failure from err
-        return delay
+    def _call_plan(self, run: Attempts) -> StepPlan[Result]:
+        return retry_plan(self.policy, run, deadline=self._deadline(), rng=self._rng, logger=logger,
+                          name=lambda: f"{self.provider}:{self._model}", on_retry=self._counted)
 
     def _run(self, texts: list[str]) -> Result:
-        run, deadline = Attempts(texts), self._deadline()
-        while True:
-            try:
-                out = run.done(*self.inner.embed_with_usage(run.batch()))
-                return out, run.usage
-            except PartialBatchError as e:
-                run.partial(e)
-                err: ProviderError = e
-            except ProviderError as e:
-                err = e
-            self.clock.sleep(self._wait_or_raise(run, err, deadline))
-            run.attempt += 1
+        run = Attempts(texts)
+        return call(self._call_plan(run), lambda _: self.inner.embed_with_usage(run.batch()), self.clock)
 
     async def _arun(self, texts: list[str]) -> Result:
-        run, deadline = Attempts(texts), self._deadline()
-        while True:
-            try:
-                out = run.done(*await self.inner.aembed_with_usage(run.batch()))
-                return out, run.usage
-            except PartialBatchError as e:
-                run.partial(e)
-                err: ProviderError = e
-            except ProviderError as e:
-                err = e
-            await self.clock.asleep(self._wait_or_raise(run, err, deadline))
-            run.attempt += 1
+        run = Attempts(texts)
+        return await acall(self._call_plan(run), lambda _: self.inner.aembed_with_usage(run.batch()), self.clock)
 
     def __repr__(self) -> str:
         return f"RetryingEmbeddings({self.inner!r}, max_attempts={self.policy.max_attempts})"

@@ -3,7 +3,7 @@
 - :class:`~aixpy.llm.policies.retry.RetryModel` — the one retry loop of a call (``retry:`` block);
 - :class:`~aixpy.llm.policies.fallback.FallbackModel` — cascade over ``providers:``.
 
-The per-call deadline (:class:`~aixpy.llm.deadline.Deadline`) is opened by the public call and
+The per-call deadline (:class:`~aixpy.policy.deadline.Deadline`) is opened by the public call and
 covers every retry and every fallback below it. ``aixpy.llm.new`` composes them from an agent's
 config as ``RetryModel(FallbackModel([...]))``: each attempt walks the cascade at once (a rate-limited
 primary never delays the fallback), and the retry backs off only when every provider failed.

@@ -20,30 +20,33 @@ a tool-call delta) can ever be delivered twice or contradicted; after that a fai
 checked before each model; when it has passed the chain stops. When every model failed,
 :class:`~aixpy.errors.AllProvidersFailedError` lists each error in order. Tool calls are never
 executed by the model layer, so a fallback cannot run one twice.
+
+The cascade itself is :func:`~aixpy.policy.fallback.fallback_plan`, shared with ``FallbackEmbeddings``.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import AsyncGenerator, Callable, Generator, Sequence
+from typing import TypeVar
 
-from aixpy.errors import AllProvidersFailedError, InvalidInputError, InvalidRequestError, ProviderError
-from aixpy.llm.deadline import Clock, DeadlineExceededError
+from aixpy.errors import InvalidInputError
 from aixpy.llm.model import CallContext, ChatModel, StreamInterruptedError, raise_stream_error
 from aixpy.llm.types import ChatRequest, ChatResponse, StreamEvent
+from aixpy.policy import Clock, StepPlan, Whole, acall, astream, call, fallback_plan, provider_failed, stream
 
 __all__ = ["FallbackModel", "falls_back"]
 
 logger = logging.getLogger("aixpy.llm")
+
+R = TypeVar("R")
 
 
 def falls_back(err: BaseException) -> bool:
     """The default fallback rule (see the module docstring)."""
     if isinstance(err, StreamInterruptedError):
         return False
-    if isinstance(err, InvalidRequestError):
-        return err.status_code in (404, 413)
-    return isinstance(err, ProviderError | InvalidInputError)
+    return provider_failed(err) or isinstance(err, InvalidInputError)
 
 
 class FallbackModel(ChatModel):
@@ -63,61 +66,19 @@ class FallbackModel(ChatModel):
     def __repr__(self) -> str:
         return f"FallbackModel({self.models!r})"
 
-    def _expired(self, index: int, ctx: CallContext, errors: list[BaseException]) -> bool:
-        if index == 0 or not ctx.deadline.expired:
-            return False
-        m = self.models[index]
-        errors.append(DeadlineExceededError(f"the call's deadline passed before {m.provider}:{m.model} was tried",
-                                            provider=m.provider, model=m.model))
-        return True
-
-    def _failed(self, err: Exception, index: int, errors: list[BaseException]) -> None:
-        if not self.fallback_on(err):
-            raise err
-        errors.append(err)
-        if index + 1 < len(self.models):
-            nxt = self.models[index + 1]
-            logger.info("%s:%s failed (%s); falling back to %s:%s", self.models[index].provider,
-                        self.models[index].model, type(err).__name__, nxt.provider, nxt.model)
-
-    @staticmethod
-    def _all_failed(errors: list[BaseException]) -> AllProvidersFailedError:
-        return AllProvidersFailedError(errors)
+    def _plan(self, ctx: CallContext, work: Whole[R]) -> StepPlan[R]:
+        return fallback_plan(len(self.models), work, deadline=ctx.deadline, fallback_on=self.fallback_on,
+                             name=lambda i: (self.models[i].provider, self.models[i].model), logger=logger)
 
     # ------------------------------------------------------------------ async
 
     async def _achat(self, req: ChatRequest, ctx: CallContext) -> ChatResponse:
-        errors: list[BaseException] = []
-        for i, model in enumerate(self.models):
-            if self._expired(i, ctx, errors):
-                break
-            try:
-                return await model._achat(req, ctx)
-            except Exception as e:
-                self._failed(e, i, errors)
-        raise self._all_failed(errors) from errors[-1]
+        return await acall(self._plan(ctx, Whole[ChatResponse]()), lambda i: self.models[i]._achat(req, ctx),
+                           self.clock)
 
-    async def _astream(self, req: ChatRequest, ctx: CallContext) -> AsyncGenerator[StreamEvent, None]:
-        errors: list[BaseException] = []
-        for i, model in enumerate(self.models):
-            if self._expired(i, ctx, errors):
-                break
-            delivered = 0
-            events = model._astream(req, ctx)
-            try:
-                async for event in events:
-                    delivered += 1
-                    yield event
-                return
-            except Exception as e:
-                if delivered:
-                    if not isinstance(e, ProviderError):
-                        raise
-                    raise_stream_error(e, delivered, ctx)
-                self._failed(e, i, errors)
-            finally:
-                await events.aclose()
-        raise self._all_failed(errors) from errors[-1]
+    def _astream(self, req: ChatRequest, ctx: CallContext) -> AsyncGenerator[StreamEvent, None]:
+        return astream(self._plan(ctx, Whole[None]()), lambda i: self.models[i]._astream(req, ctx), self.clock,
+                       lambda err, delivered: raise_stream_error(err, delivered, ctx))
 
     async def _alist_models(self, ctx: CallContext) -> list[str]:
         return await self.models[0]._alist_models(ctx)
@@ -129,37 +90,11 @@ class FallbackModel(ChatModel):
     # ------------------------------------------------------------------ sync
 
     def _chat(self, req: ChatRequest, ctx: CallContext) -> ChatResponse:
-        errors: list[BaseException] = []
-        for i, model in enumerate(self.models):
-            if self._expired(i, ctx, errors):
-                break
-            try:
-                return model._chat(req, ctx)
-            except Exception as e:
-                self._failed(e, i, errors)
-        raise self._all_failed(errors) from errors[-1]
+        return call(self._plan(ctx, Whole[ChatResponse]()), lambda i: self.models[i]._chat(req, ctx), self.clock)
 
     def _stream(self, req: ChatRequest, ctx: CallContext) -> Generator[StreamEvent, None, None]:
-        errors: list[BaseException] = []
-        for i, model in enumerate(self.models):
-            if self._expired(i, ctx, errors):
-                break
-            delivered = 0
-            events = model._stream(req, ctx)
-            try:
-                for event in events:
-                    delivered += 1
-                    yield event
-                return
-            except Exception as e:
-                if delivered:
-                    if not isinstance(e, ProviderError):
-                        raise
-                    raise_stream_error(e, delivered, ctx)
-                self._failed(e, i, errors)
-            finally:
-                events.close()
-        raise self._all_failed(errors) from errors[-1]
+        return stream(self._plan(ctx, Whole[None]()), lambda i: self.models[i]._stream(req, ctx), self.clock,
+                      lambda err, delivered: raise_stream_error(err, delivered, ctx))
 
     def _list_models(self, ctx: CallContext) -> list[str]:
         return self.models[0]._list_models(ctx)

@@ -1,4 +1,4 @@
-"""aixpy._plans: one generator of I/O steps driven by a sync and an async runner, with identical outcomes."""
+"""aixpy.policy.plans: one generator of I/O steps driven by a sync and an async runner, with identical outcomes."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from aixpy._plans import Plan, arun, run
+from aixpy.policy.plans import Plan, arun, run
 
 
 def failover(hosts: list[str]) -> Plan[str, int, str]:
