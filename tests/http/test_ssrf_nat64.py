@@ -102,7 +102,9 @@ _NON_PUBLIC_V4 = st.sampled_from(["127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", 
 def test_every_non_public_ipv4_at_every_prefix_length_is_refused(
     v4: ipaddress.IPv4Address, length: int, suffix: int, local_use: bool, prefix_tail: int,
 ) -> None:
-    prefix = (LOCAL_USE | prefix_tail) if local_use else WELL_KNOWN
+    # the well-known prefix is defined for /96 only (RFC 6052 2.1), and the local-use /48 (RFC 8215) holds
+    # prefixes of 48 bits or more: a shorter length would cut the prefix itself and leave NAT64 space
+    prefix, length = ((LOCAL_USE | prefix_tail), max(length, 48)) if local_use else (WELL_KNOWN, 96)
     address = rfc6052(prefix, length, v4, suffix)
     for policy in (PUBLIC, PERMISSIVE):
         with pytest.raises(BlockedURLError):
