@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from aixpy.llm.deadline import Clock, Deadline, DeadlineExceededError, ManualClock, SystemClock
     from aixpy.llm.model import AsyncChatStream, Capabilities, ChatModel, ChatStream, StreamInterruptedError
-    from aixpy.llm.policies import FallbackModel, RetryModel, RetryPolicy
+    from aixpy.llm.policies import FallbackModel, InstrumentedModel, RetryModel, RetryPolicy
     from aixpy.llm.pricing import PRICES_AS_OF, Cost, Price, cost_of, price_for, register_price
     from aixpy.llm.registry import ProviderSettings, detect_provider, new, provider_names, register
     from aixpy.llm.testing import FunctionModel, TestModel
@@ -66,6 +66,7 @@ __all__ = [
     "FallbackModel",
     "FunctionModel",
     "ImagePart",
+    "InstrumentedModel",
     "ManualClock",
     "Message",
     "Price",
@@ -102,7 +103,7 @@ _MODULES = {
     "aixpy.llm.model": ("AsyncChatStream", "Capabilities", "ChatModel", "ChatStream", "StreamInterruptedError"),
     "aixpy.llm.deadline": ("Clock", "Deadline", "DeadlineExceededError", "ManualClock", "SystemClock"),
     "aixpy.llm.registry": ("ProviderSettings", "detect_provider", "new", "provider_names", "register"),
-    "aixpy.llm.policies": ("FallbackModel", "RetryModel", "RetryPolicy"),
+    "aixpy.llm.policies": ("FallbackModel", "InstrumentedModel", "RetryModel", "RetryPolicy"),
     "aixpy.llm.pricing": ("PRICES_AS_OF", "Cost", "Price", "cost_of", "price_for", "register_price"),
     "aixpy.llm.testing": ("FunctionModel", "TestModel"),
 }
