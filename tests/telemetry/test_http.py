@@ -140,3 +140,21 @@ def test_a_broken_handler_never_breaks_the_request(server: ScriptedServer) -> No
     server.push(Reply.json(oa_completion()))
     with InstrumentedModel(openai(server), on_event=broken) as model:
         assert model.chat("hi").text == "Hello!"
+
+
+def test_the_bridge_reaches_every_client_of_a_stack_and_only_those() -> None:
+    from aixpy import llm
+    from aixpy.config.embeddings import OpenAIEmbeddingsConfig
+    from aixpy.embeddings.openai import OpenAIEmbeddings
+    from aixpy.embeddings.policies import CachedEmbeddings, FallbackEmbeddings, RetryingEmbeddings
+
+    chain = llm.new({"name": "a", "providers": [{"provider": "openai", "model": "gpt-4o-mini"},
+                                                {"provider": "anthropic", "model": "claude-3-5-haiku-latest"}]},
+                    environ={"OPENAI_API_KEY": "sk-a", "ANTHROPIC_API_KEY": "sk-b"})
+    with chain:
+        assert telemetry.attach_http(chain) == 2
+    services = [OpenAIEmbeddings(OpenAIEmbeddingsConfig(api_key="sk-x", model="text-embedding-3-small"))
+                for _ in range(2)]
+    with CachedEmbeddings(RetryingEmbeddings(FallbackEmbeddings(services))) as stack:
+        assert telemetry.attach_http(stack) == 2
+    assert telemetry.attach_http({"not": ["aixpy", 1, None]}) == 0

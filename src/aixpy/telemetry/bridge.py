@@ -119,15 +119,19 @@ def _is_aixpy(obj: object) -> bool:
 
 
 def _children(obj: object) -> list[object]:
+    """What may lead to an HTTP client: aixpy objects and containers (a vocabulary or a cache of vectors
+    is skipped item by item, never descended into)."""
+    values: list[Any]
     if isinstance(obj, list | tuple):
-        return list(obj)
-    if isinstance(obj, dict):
-        return list(obj.values())
-    if not _is_aixpy(obj):
+        values = list(obj)
+    elif isinstance(obj, dict):
+        values = list(obj.values())
+    elif _is_aixpy(obj):
+        values = list(getattr(obj, "__dict__", {}).values())
+        for cls in type(obj).__mro__:
+            for name in getattr(cls, "__slots__", ()):
+                if isinstance(name, str) and hasattr(obj, name):
+                    values.append(getattr(obj, name))
+    else:
         return []
-    values: list[Any] = list(getattr(obj, "__dict__", {}).values())
-    for cls in type(obj).__mro__:
-        for name in getattr(cls, "__slots__", ()):
-            if isinstance(name, str) and hasattr(obj, name):
-                values.append(getattr(obj, name))
     return [v for v in values if isinstance(v, list | tuple | dict) or _is_aixpy(v)]
