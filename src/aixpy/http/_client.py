@@ -303,7 +303,8 @@ class HttpClient:
         hooks = [h for h in self.on_request if getattr(h, "listening", True)] if self.on_request else ()
         if not hooks and not logger.isEnabledFor(level):
             return
-        event = RequestEvent(call.ctx.provider, call.ctx.model, call.ctx.method, call.host, call.path,
+        # the call's own fields, not call.ctx: the error context (safe URL, secrets) is built only when needed
+        event = RequestEvent(call._provider, call._model, call._method, call.host, call.path,
                              call.status, seconds, call.nbytes, None if err is None else type(err).__name__,
                              call.stream)
         if logger.isEnabledFor(level):
