@@ -144,7 +144,7 @@ def test_tgi_serverless_route_and_no_tools(server: ScriptedServer) -> None:
 
 def test_serverless_text_generation_call_path() -> None:
     from aixpy.llm import ChatRequest, UserMessage
-    from aixpy.llm.apis.hf_tgi import TextGenerationAPI
+    from aixpy.llm.codecs.hf_tgi import TextGenerationAPI
 
     call = TextGenerationAPI(serverless=True, wait_for_model=True).chat_call(
         ChatRequest("openai-community/gpt2", [UserMessage("hi")]), stream=True)

@@ -5,21 +5,60 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from typer.core import TyperGroup
+
+try:
+    from typer._click.exceptions import ClickException  # typer >= 0.22 vendors click
+except ImportError:  # pragma: no cover - older typer runs on click itself
+    from click import ClickException  # type: ignore[assignment]
 
 from aixpy._version import __version__
-from aixpy.cli._runtime import resolve, save_if_snapshot
+from aixpy.cli._output import cells, error_line, print_json, styled
+from aixpy.cli._runtime import resolve
 from aixpy.errors import AixpyError, UserError
 
 __all__ = ["app", "main"]
+
+out = Console()
+err = Console(stderr=True)
+
+
+class _Group(TyperGroup):
+    """The top-level command group: a usage error (unknown option, bad value, missing argument) is one
+    line on stderr naming the option and where the help is, exit 2; no box, no traceback."""
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True, windows_expand_args: bool = True,
+             **extra: Any) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, windows_expand_args, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, False, windows_expand_args, **extra)
+        except ClickException as e:
+            _click_error(e)
+        except typer.Abort:
+            err.print(error_line("aborted"), soft_wrap=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def _click_error(e: ClickException) -> NoReturn:
+    if type(e).__name__ == "NoArgsIsHelpError":  # the help is already printed
+        sys.exit(e.exit_code)
+    ctx = getattr(e, "ctx", None)
+    hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+    err.print(error_line(e.format_message() + hint), soft_wrap=True)
+    sys.exit(e.exit_code)
+
 
 app = typer.Typer(
     name="aixpy",
@@ -33,9 +72,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=_Group,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
-out = Console()
-err = Console(stderr=True)
 
 ConfigOpt = Annotated[
     str | None,
@@ -52,8 +91,23 @@ StoreOpt = Annotated[
                  "vectorstore.provider (that provider's block of the config is kept).", show_default=False),
 ]
 
+
+def _show_version(value: bool) -> None:
+    if value:
+        out.print(styled(f"aixpy {__version__}"))
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", help="Print the aixpy version and exit.",
+                                          callback=_show_version, is_eager=True)] = False,
+) -> None:
+    """One API over embedding providers, vector stores and LLMs."""
+
+
 def _fail(e: BaseException) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {e}", highlight=False, markup=True, soft_wrap=True)
+    err.print(error_line(e), soft_wrap=True)
     return typer.Exit(2 if isinstance(e, UserError) else 1)
 
 
@@ -81,29 +135,35 @@ def index(
     from aixpy.rag.indexer import Indexer
 
     with _errors():
+        if overlap >= chunk_size // 2:
+            raise UserError(f"--overlap {overlap} must be less than half of --chunk-size {chunk_size}: pass "
+                            f"--overlap {max(0, chunk_size // 2 - 1)} or less, or a --chunk-size above {overlap * 2}")
         rt = resolve(config, store=store)
         t0 = time.perf_counter()
-        with rt.open_embedder() as emb, rt.open_store() as vs:
+        with rt.open_embedder() as emb, rt.writing_store(on_wait=_waiting_for_lock) as vs:
             coll = rt.open_collection(vs, emb, collection)
             indexer = Indexer(emb, coll, chunk_size=chunk_size, overlap=overlap)
             with _progress(quiet=as_json) as progress:
                 report = indexer.index_path(path, progress=progress)
-            save_if_snapshot(vs)
             total = coll.count()
         elapsed = time.perf_counter() - t0
     if as_json:
-        out.print_json(json.dumps({**report.as_dict(), "collection_count": total, "seconds": round(elapsed, 3)}))
+        print_json(out, {**report.as_dict(), "collection_count": total, "seconds": round(elapsed, 3)})
     else:
-        out.print(
-            f"[bold green]indexed[/] {report.files_indexed} file(s), {report.chunks_embedded} chunk(s) embedded; "
-            f"{report.files_unchanged} unchanged, {report.chunks_deleted} stale chunk(s) removed; "
-            f"collection [bold]{rt.collection_name(collection)}[/] ({rt.vectorstore.provider}) holds {total} chunk(s) "
-            f"[dim]({elapsed:.1f}s, config: {rt.source})[/]"
-        )
+        out.print(styled(
+            ("indexed", "bold green"), f" {report.files_indexed} file(s), {report.chunks_embedded} chunk(s) "
+            f"embedded; {report.files_unchanged} unchanged, {report.chunks_deleted} stale chunk(s) removed; "
+            "collection ", (rt.collection_name(collection), "bold"), f" ({rt.vectorstore.provider}) holds "
+            f"{total} chunk(s) ", (f"({elapsed:.1f}s, config: {rt.source})", "dim")))
     for f in report.failures:
-        err.print(f"[yellow]warning:[/] {f}", highlight=False)
+        err.print(error_line(f, "warning:", "yellow"), soft_wrap=True)
     if report.failures:
         raise typer.Exit(1)
+
+
+def _waiting_for_lock(lock: Path) -> None:
+    err.print(styled(("waiting", "yellow"), f" for another aixpy process to finish writing {lock.parent} "
+                     f"({lock.name})"), soft_wrap=True)
 
 
 @contextmanager
@@ -111,7 +171,8 @@ def _progress(quiet: bool) -> Iterator[Callable[[str, int, int], None] | None]:
     if quiet or (not err.is_terminal and not _force_progress()):
         yield None
         return
-    columns = (TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    columns = (TextColumn("{task.description:<10}", markup=False), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn())
     with Progress(*columns, console=err, transient=False) as bar:
         tasks: dict[str, Any] = {}
 
@@ -144,12 +205,11 @@ def search(
 ) -> None:
     """Semantic search over an indexed collection: ranked results with score, source and snippet."""
     from aixpy.rag.indexer import search as run_search
-    from aixpy.vectorstores import filters
 
     with _errors():
         if not query.strip():
             raise UserError("the query is empty")
-        flt = filters.parse(json.loads(where)) if where else None
+        flt = _parse_filter(where) if where else None
         rt = resolve(config, store=store)
         with rt.open_embedder() as emb, rt.open_store() as vs:
             name = rt.collection_name(collection)
@@ -162,20 +222,32 @@ def search(
                 raise UserError(f"collection {coll.name!r} is empty; run `aixpy index PATH` first")
             hits = run_search(emb, coll, query, limit=limit, min_score=min_score, filter=flt)
     if as_json:
-        out.print_json(json.dumps([{"rank": h.rank, "score": round(h.score, 6), "source": h.source,
-                                    "chunk": h.chunk, "id": h.id, "snippet": h.snippet} for h in hits]))
+        print_json(out, [{"rank": h.rank, "score": round(h.score, 6), "source": h.source, "chunk": h.chunk,
+                          "id": h.id, "snippet": h.snippet} for h in hits])
         return
     if not hits:
         out.print("no results")
         return
-    table = Table(title=f"results for “{query}”", show_lines=True, title_justify="left")
+    table = Table(title=styled("results for “", query, "”"), show_lines=True, title_justify="left")
     table.add_column("#", justify="right")
     table.add_column("score", justify="right")
     table.add_column("source")
     table.add_column("snippet", overflow="fold")
     for h in hits:
-        table.add_row(str(h.rank), f"{h.score:.3f}", f"{h.source}#{h.chunk}", h.snippet)
+        table.add_row(*cells(h.rank, f"{h.score:.3f}", f"{h.source}#{h.chunk}", h.snippet))
     out.print(table)
+
+
+def _parse_filter(where: str) -> Any:
+    from aixpy.vectorstores import filters
+
+    example = """e.g. --filter '{"source": "guide.md"}'"""
+    try:
+        return filters.parse(json.loads(where))
+    except json.JSONDecodeError as e:
+        raise UserError(f"--filter is not valid JSON ({e.msg} at character {e.pos + 1}); {example}") from None
+    except (UserError, ValueError, TypeError) as e:
+        raise UserError(f"--filter: {e}; {example}") from None
 
 
 @app.command()
@@ -209,16 +281,16 @@ def embed(
         if len(vecs) == 1:
             info["embedding"] = vecs[0]
         info["embeddings"] = vecs
-        out.print_json(json.dumps(info))
+        print_json(out, info)
         return
     cost = f"  {used.describe()}" if used.tokens is not None else ""
-    out.print(f"{rt.embeddings.provider} model [bold]{name}[/]  dimensions {dims}  {len(vecs)} text(s) in "
-              f"{ms:.1f} ms{cost}", highlight=False)
+    out.print(styled(f"{rt.embeddings.provider} model ", (name, "bold"), f"  dimensions {dims}  {len(vecs)} "
+                     f"text(s) in {ms:.1f} ms{cost}"))
     for text, vec in zip(texts, vecs, strict=True):
         norm = sum(v * v for v in vec) ** 0.5
         head = ", ".join(f"{v:+.4f}" for v in vec[:8])
         label = text if len(text) <= 40 else text[:39] + "…"
-        out.print(f"[dim]{label!r}[/] norm {norm:.4f} [{head}, …]", highlight=False)
+        out.print(styled((repr(label), "dim"), f" norm {norm:.4f} [{head}, …]"))
 
 
 @app.command()
@@ -226,14 +298,13 @@ def doctor(config: ConfigOpt = None) -> None:
     """Check what is configured and whether it works: config, extras, embeddings, vector store."""
     from aixpy.cli._doctor import run_doctor
 
-    ok = run_doctor(config, out)
-    raise typer.Exit(0 if ok else 1)
+    raise typer.Exit(run_doctor(config, out, err))
 
 
 @app.command()
 def version() -> None:
     """Print the aixpy version."""
-    out.print(f"aixpy {__version__}")
+    out.print(styled(f"aixpy {__version__}"))
 
 
 def _register_commands() -> None:

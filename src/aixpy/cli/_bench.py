@@ -8,7 +8,6 @@ the same texts in the same process; a provider that cannot run gets a row saying
 
 from __future__ import annotations
 
-import json
 import math
 import random
 import statistics
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
+from aixpy.cli._output import cells, clean, error_line, print_json, styled
 from aixpy.errors import AixpyError, UserError
 
 if TYPE_CHECKING:
@@ -178,14 +178,14 @@ def _fmt(v: float | None, spec: str) -> str:
 
 
 def _table(rows: list[BenchRow], n: int, single_calls: int) -> Table:
-    table = Table(title=f"embedding providers: {n} texts, single = median of {single_calls} one-text calls",
+    table = Table(title=styled(f"embedding providers: {n} texts, single = median of {single_calls} one-text calls"),
                   title_justify="left")
     for col in ("provider", "model", "dims", "load s", "p50 ms (1 text)", "p95 ms", "batch texts/s",
                 "batch vs single", "$ / 1k texts"):
         table.add_column(col, justify="left" if col in ("provider", "model") else "right")
     for r in rows:
         if r.error:
-            table.add_row(r.provider, r.model or "-", *["-"] * 6, "[red]failed[/]")
+            table.add_row(*cells(r.provider, r.model or "-", *["-"] * 6), styled(("failed", "red")))
             continue
         if r.cost_per_1k_texts_usd is None:
             cost = "unknown"
@@ -193,9 +193,9 @@ def _table(rows: list[BenchRow], n: int, single_calls: int) -> Table:
             cost = "free"
         else:
             cost = ("~" if r.cost_estimated else "") + f"{r.cost_per_1k_texts_usd:.6f}"
-        table.add_row(r.provider, r.model, str(r.dimensions), _fmt(r.load_s, ".2f"), _fmt(r.single_p50_ms, ".2f"),
-                      _fmt(r.single_p95_ms, ".2f"), _fmt(r.batch_texts_per_s, ",.1f"),
-                      _fmt(r.batch_speedup, ".2f") + "x", cost)
+        table.add_row(*cells(r.provider, r.model, r.dimensions, _fmt(r.load_s, ".2f"), _fmt(r.single_p50_ms, ".2f"),
+                             _fmt(r.single_p95_ms, ".2f"), _fmt(r.batch_texts_per_s, ",.1f"),
+                             _fmt(r.batch_speedup, ".2f") + "x", cost))
     return table
 
 
@@ -231,26 +231,27 @@ def embeddings(
         calls = min(single, len(corpus))
         rows: list[BenchRow] = []
         show = not as_json and (err.is_terminal or _force_progress())
-        from rich.progress import Progress
+        from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 
-        with Progress(console=err, transient=True, disable=not show) as bar:
+        columns = (TextColumn("{task.description}", markup=False), BarColumn(), TaskProgressColumn())
+        with Progress(*columns, console=err, transient=True, disable=not show) as bar:
             task = bar.add_task("", total=len(names) * 3)
             for name in dict.fromkeys(names):
-                bar.update(task, description=f"{name}: load")
+                bar.update(task, description=clean(f"{name}: load"))
 
                 def step(phase: str, name: str = name) -> None:
-                    bar.update(task, advance=1, description=f"{name}: {phase}")
+                    bar.update(task, advance=1, description=clean(f"{name}: {phase}"))
 
                 rows.append(bench_provider(rt, name, corpus, single_calls=calls, rounds=rounds, step=step))
                 bar.update(task, completed=len(rows) * 3)
     if as_json:
-        out.print_json(json.dumps({"texts": len(corpus), "single_calls": calls, "rounds": rounds,
-                                   "rows": [asdict(r) for r in rows]}))
+        print_json(out, {"texts": len(corpus), "single_calls": calls, "rounds": rounds,
+                         "rows": [asdict(r) for r in rows]})
     else:
         out.print(_table(rows, len(corpus), calls))
         out.print("[dim]batch vs single = batch texts/s ÷ (1000 / p50 ms); ~ = tokens estimated from characters[/]")
     for r in rows:
         if r.error:
-            err.print(f"[bold red]error:[/] {r.provider}: {r.error}", highlight=False, soft_wrap=True)
+            err.print(error_line(f"{r.provider}: {r.error}"), soft_wrap=True)
     if any(r.error for r in rows):
         raise typer.Exit(1)

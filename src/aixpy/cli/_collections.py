@@ -6,7 +6,6 @@ and opens it without options so the backend reports the options it was created w
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,6 +13,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from aixpy.cli._output import cells, clean, print_json, styled
 from aixpy.errors import NotFoundError
 
 app = typer.Typer(
@@ -139,16 +139,17 @@ def list_(config: ConfigOpt = None, store: StoreOpt = None, as_json: JsonOpt = F
             rows = [collection_info(vs, n) for n in vs.list_collections()]
             provider = vs.provider
     if as_json:
-        out.print_json(json.dumps(rows))
+        print_json(out, rows)
         return
     if not rows:
-        out.print(f"no collections in the {provider} store ({rt.source}); create one with `aixpy index PATH`")
+        out.print(styled(f"no collections in the {provider} store ({rt.source}); create one with "
+                         "`aixpy index PATH`"), soft_wrap=True)
         return
-    table = Table(title=f"{provider} collections", title_justify="left")
+    table = Table(title=styled(f"{provider} collections"), title_justify="left")
     for col, justify in (("name", "left"), ("count", "right"), ("dimensions", "right"), ("metric", "left")):
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
     for r in rows:
-        table.add_row(r["name"], f"{r['count']:,}", str(r["dimensions"] or "-"), r["metric"])
+        table.add_row(*cells(r["name"], f"{r['count']:,}", r["dimensions"] or "-", r["metric"]))
     out.print(table)
 
 
@@ -168,9 +169,9 @@ def stats(
         with rt.open_store() as vs:
             info = collection_info(vs, name, detailed=True)
     if as_json:
-        out.print_json(json.dumps(info))
+        print_json(out, info)
         return
-    table = Table(title=f"collection {name} ({info['provider']})", title_justify="left", show_header=False)
+    table = Table(title=styled(f"collection {name} ({info['provider']})"), title_justify="left", show_header=False)
     table.add_column("field")
     table.add_column("value")
     ttl = info["ttl_seconds"]
@@ -185,7 +186,7 @@ def stats(
         ("size", _human_bytes(info["size_bytes"]) + (f" ({info['size_note']})" if info["size_note"] else "")),
     ]
     for k, v in rows:
-        table.add_row(k, v)
+        table.add_row(*cells(k, v))
     out.print(table)
 
 
@@ -197,17 +198,16 @@ def drop(
     store: StoreOpt = None,
 ) -> None:
     """Delete a collection and every document in it. Asks first unless --yes."""
-    from aixpy.cli import _errors, err, out
-    from aixpy.cli._runtime import resolve, save_if_snapshot
+    from aixpy.cli import _errors, _waiting_for_lock, err, out
+    from aixpy.cli._runtime import resolve
 
     with _errors():
         rt = resolve(config, store=store)
-        with rt.open_store() as vs:
+        with rt.writing_store(on_wait=_waiting_for_lock) as vs:
             count = collection_info(vs, name)["count"]
-            if not yes and not _confirm(f"drop collection {name!r} ({count:,} documents) from the "
-                                        f"{vs.provider} store?"):
-                err.print("[yellow]not dropped[/] (pass --yes to skip the question)")
+            if not yes and not _confirm(clean(f"drop collection {name!r} ({count:,} documents) from the "
+                                              f"{vs.provider} store?")):
+                err.print(styled(("not dropped", "yellow"), " (pass --yes to skip the question)"))
                 raise typer.Exit(1)
             vs.drop_collection(name)
-            save_if_snapshot(vs)
-    out.print(f"dropped collection [bold]{name}[/] ({count:,} documents)")
+    out.print(styled("dropped collection ", (name, "bold"), f" ({count:,} documents)"))

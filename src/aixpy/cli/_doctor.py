@@ -7,12 +7,14 @@ import os
 import platform
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from rich.console import Console
 from rich.table import Table
 
 from aixpy._version import __version__
+from aixpy.cli._output import cells, error_line, styled
+from aixpy.errors import UserError
 
 T = TypeVar("T")
 
@@ -48,8 +50,21 @@ def _installed(module: str) -> bool:
         return False
 
 
-def run_doctor(config_path: str | None, out: Console) -> bool:
-    """Print a report; return False if something configured does not work."""
+def describe(thing: Any) -> str:
+    """What an opened embedder or store is, in words (never an object repr with its address)."""
+    parts = [type(thing).__name__]
+    model = getattr(thing, "model", None)
+    if callable(model):
+        parts.append(f"model {model()}")
+    path = getattr(thing, "path", None)
+    if path is not None:
+        parts.append(f"path {path}")
+    return ", ".join(parts)
+
+
+def run_doctor(config_path: str | None, out: Console, err: Console) -> int:
+    """Print a report; return the exit code: 0 all good, 1 something configured does not work, 2 the
+    config itself is wrong (like every other command)."""
     from aixpy.cli._runtime import resolve
 
     table = Table(title="aixpy doctor", title_justify="left")
@@ -60,9 +75,10 @@ def run_doctor(config_path: str | None, out: Console) -> bool:
 
     def row(name: str, good: bool | None, detail: str) -> None:
         nonlocal ok
-        mark = {True: "[green]ok[/]", False: "[red]FAIL[/]", None: "[yellow]-[/]"}[good]
+        mark = {True: ("ok", "green"), False: ("FAIL", "red"), None: ("-", "yellow")}[good]
         ok = ok and good is not False
-        table.add_row(name, mark, detail)
+        name_cell, detail_cell = cells(name, detail)
+        table.add_row(name_cell, styled(mark), detail_cell)
 
     row("aixpy", True, f"{__version__} on Python {platform.python_version()} ({platform.machine()})")
     for name, keys in LLM_KEYS:
@@ -78,7 +94,8 @@ def run_doctor(config_path: str | None, out: Console) -> bool:
     except Exception as e:
         row("config", False, str(e))
         out.print(table)
-        return False
+        err.print(error_line(e), soft_wrap=True)
+        return 2 if isinstance(e, UserError) else 1
     row("config", True, rt.source)
 
     emb = _check(row, f"embeddings: {rt.embeddings.provider}", rt.open_embedder)
@@ -104,7 +121,7 @@ def run_doctor(config_path: str | None, out: Console) -> bool:
     if emb is not None:
         emb.close()
     out.print(table)
-    return ok
+    return 0 if ok else 1
 
 
 def _check(row: Callable[[str, bool | None, str], None], name: str, opener: Callable[[], T]) -> T | None:
@@ -113,5 +130,5 @@ def _check(row: Callable[[str, bool | None, str], None], name: str, opener: Call
     except Exception as e:
         row(name, False, str(e))
         return None
-    row(name, True, repr(thing))
+    row(name, True, describe(thing))
     return thing

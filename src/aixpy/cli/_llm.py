@@ -4,16 +4,44 @@ from __future__ import annotations
 
 import json
 import sys
+from types import TracebackType
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.status import Status
 from rich.table import Table
+from rich.text import Text
 
+from aixpy.cli._output import cells, clean, print_json, styled
 from aixpy.errors import UserError
 
 out = Console()
 err = Console(stderr=True)
+
+#: Seconds ``aixpy chat`` waits for a whole answer by default (``--timeout``), retries included.
+CHAT_TIMEOUT = 60.0
+
+
+class _Spinner:
+    """A status line on stderr while nothing has arrived yet: only when stderr is a terminal."""
+
+    def __init__(self, message: str) -> None:
+        self._status: Status | None = err.status(styled((message, "dim"))) if err.is_terminal else None
+
+    def __enter__(self) -> _Spinner:
+        if self._status is not None:
+            self._status.start()
+        return self
+
+    def stop(self) -> None:
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
 
 
 def _resolve_model(model: str | None, agent: str | None, config: str | None, settings: dict[str, Any]) -> Any:
@@ -47,6 +75,9 @@ def chat(
     no_stream: Annotated[bool, typer.Option("--no-stream", help="Wait for the whole answer.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the whole response as JSON.")] = False,
     config: Annotated[str | None, typer.Option("--config", "-c", help="YAML config file.")] = None,
+    timeout: Annotated[float, typer.Option("--timeout", min=0.1, max=3600.0,
+                                           help="Give up after this many seconds (the whole answer, "
+                                           "retries included).")] = CHAT_TIMEOUT,
 ) -> None:
     """Chat with an LLM: streams the answer, then prints token usage, cost and latency."""
     from aixpy.cli import _errors
@@ -62,22 +93,26 @@ def chat(
         kwargs: dict[str, Any] = {k: v for k, v in (("system", system), ("temperature", temperature),
                                                     ("max_tokens", max_tokens)) if v is not None}
         with _resolve_model(model, agent, config, settings) as llm_model:
+            waiting = f"waiting for {llm_model.provider}:{llm_model.model} (up to {timeout:g} s)"
             if no_stream or as_json:
-                response = llm_model.chat(prompt, **kwargs)
+                with _Spinner(waiting):
+                    response = llm_model.chat(prompt, timeout=timeout, **kwargs)
                 if not as_json:
-                    out.print(response.text, markup=False, highlight=False)
+                    out.print(Text(clean(response.text)), soft_wrap=True)
             else:
-                with llm_model.stream(prompt, **kwargs) as s:
+                with _Spinner(waiting) as spinner, llm_model.stream(prompt, timeout=timeout, **kwargs) as s:
                     for delta in s.text_deltas():
-                        out.print(delta, end="", markup=False, highlight=False, soft_wrap=True)
+                        spinner.stop()
+                        out.print(Text(clean(delta)), end="", soft_wrap=True)
+                    spinner.stop()
                     response = s.response
                 out.print()
     if as_json:
-        out.print_json(json.dumps(_response_dict(response)))
+        print_json(out, _response_dict(response))
         return
     for call in response.tool_calls:
-        out.print(f"[cyan]tool call[/] {call.name}({json.dumps(call.arguments)})", highlight=False)
-    err.print(f"[dim]{_summary(response)}[/]", highlight=False)
+        out.print(styled(("tool call", "cyan"), f" {call.name}({json.dumps(call.arguments)})"), soft_wrap=True)
+    err.print(styled((_summary(response), "dim")), soft_wrap=True)
 
 
 def _response_dict(r: Any) -> dict[str, Any]:
@@ -116,10 +151,10 @@ def models(
             with llm.new(provider) as m:
                 names = m.list_models()
             if as_json:
-                out.print_json(json.dumps(names))
+                print_json(out, names)
             else:
                 for n in names:
-                    out.print(n, markup=False, highlight=False)
+                    out.print(styled(n), soft_wrap=True)
             return
         rows = []
         for name, price in sorted(PRICES.items()):
@@ -131,14 +166,14 @@ def models(
                 continue
             rows.append((owner, name, price))
     if as_json:
-        out.print_json(json.dumps([{"provider": p, "model": n, "input": pr.input, "output": pr.output,
-                                    "cached_input": pr.cached_input} for p, n, pr in rows]))
+        print_json(out, [{"provider": p, "model": n, "input": pr.input, "output": pr.output,
+                          "cached_input": pr.cached_input} for p, n, pr in rows])
         return
-    table = Table(title=f"prices in $ per 1M tokens (as of {PRICES_AS_OF}); providers: "
-                  f"{', '.join(llm.provider_names())}", title_justify="left")
+    table = Table(title=styled(f"prices in $ per 1M tokens (as of {PRICES_AS_OF}); providers: "
+                               f"{', '.join(llm.provider_names())}"), title_justify="left")
     for col in ("provider", "model", "input", "output", "cached input"):
         table.add_column(col, justify="right" if col in ("input", "output", "cached input") else "left")
     for p, n, pr in rows:
         cached = "-" if pr.cached_input is None else f"{pr.cached_input:g}"
-        table.add_row(p, n, f"{pr.input:g}", f"{pr.output:g}", cached)
+        table.add_row(*cells(p, n, f"{pr.input:g}", f"{pr.output:g}", cached))
     out.print(table)

@@ -10,8 +10,10 @@ its model replaced. A block that is required and missing is a :class:`ConfigErro
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -152,6 +154,21 @@ class Runtime:
         from aixpy import vectorstores
 
         return vectorstores.new(self.store_config())
+
+    @contextlib.contextmanager
+    def writing_store(self, on_wait: Callable[[Path], None] | None = None) -> Iterator[VectorStore]:
+        """Open the store for a command that changes it; a memory store is loaded and, when the block
+        ends without an exception, saved back, all under the snapshot's inter-process lock, so two
+        commands writing one snapshot run one after the other and neither loses the other's documents."""
+        cfg = self.store_config()
+        lock: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
+        if cfg.provider == "memory" and cfg.memory is not None and cfg.memory.path is not None:
+            from aixpy.vectorstores._memory_snapshot import snapshot_lock
+
+            lock = snapshot_lock(cfg.memory.path, on_wait=on_wait)
+        with lock, self.open_store() as store:
+            yield store
+            save_if_snapshot(store)
 
     def open_collection(self, store: VectorStore, embedder: EmbeddingService, name: str | None) -> BaseCollection:
         from aixpy.vectorstores.base import CollectionOptions

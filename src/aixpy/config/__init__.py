@@ -12,10 +12,12 @@ Every error is an :class:`aixpy.errors.ConfigError` naming the file, the key pat
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from aixpy._lazy import attach
 
 if TYPE_CHECKING:
+    from aixpy.config._base import format_duration, parse_duration
     from aixpy.config.embeddings import (
         EmbeddingsCacheConfig,
         EmbeddingsConfig,
@@ -40,9 +42,7 @@ if TYPE_CHECKING:
         ProviderEntry,
         RetryConfig,
         ToolConfig,
-        format_duration,
         infer_provider,
-        parse_duration,
     )
     from aixpy.config.loader import find_config, load_config, load_config_str, parse_config
     from aixpy.config.models import AixpyConfig
@@ -53,43 +53,6 @@ if TYPE_CHECKING:
         QdrantStoreConfig,
         VectorStoreConfig,
     )
-
-_LAZY: dict[str, str] = {
-    "AgentConfig": "aixpy.config.llm",
-    "AgentInput": "aixpy.config.llm",
-    "AgentOutput": "aixpy.config.llm",
-    "AixpyConfig": "aixpy.config.models",
-    "EmbeddingsCacheConfig": "aixpy.config.embeddings",
-    "EmbeddingsConfig": "aixpy.config.embeddings",
-    "EmbeddingsRateLimitConfig": "aixpy.config.embeddings",
-    "EmbeddingsRetryConfig": "aixpy.config.embeddings",
-    "FirestoreStoreConfig": "aixpy.config.stores",
-    "HashEmbeddingsConfig": "aixpy.config.embeddings",
-    "HuggingFaceEmbeddingsConfig": "aixpy.config.embeddings",
-    "LLMObservabilityConfig": "aixpy.config.llm",
-    "LocalEmbeddingsConfig": "aixpy.config.embeddings",
-    "MemoryStoreConfig": "aixpy.config.stores",
-    "MetricsConfig": "aixpy.config.llm",
-    "ModelServiceConfig": "aixpy.config.llm",
-    "ModelServiceOptions": "aixpy.config.llm",
-    "ObservabilityConfig": "aixpy.config.llm",
-    "OllamaEmbeddingsConfig": "aixpy.config.embeddings",
-    "OpenAIEmbeddingsConfig": "aixpy.config.embeddings",
-    "PgvectorStoreConfig": "aixpy.config.stores",
-    "ProviderEntry": "aixpy.config.llm",
-    "QdrantStoreConfig": "aixpy.config.stores",
-    "RetryConfig": "aixpy.config.llm",
-    "TEIEmbeddingsConfig": "aixpy.config.embeddings",
-    "ToolConfig": "aixpy.config.llm",
-    "VectorStoreConfig": "aixpy.config.stores",
-    "find_config": "aixpy.config.loader",
-    "format_duration": "aixpy.config.llm",
-    "infer_provider": "aixpy.config.llm",
-    "load_config": "aixpy.config.loader",
-    "load_config_str": "aixpy.config.loader",
-    "parse_config": "aixpy.config.loader",
-    "parse_duration": "aixpy.config.llm",
-}
 
 __all__ = [
     "AgentConfig",
@@ -129,15 +92,17 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    """Import each piece on first use: the pydantic models cost ~0.2 s to build, the LLM ones even more."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'aixpy.config' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+# Each piece is imported on first use: the pydantic models cost ~0.2 s to build, the LLM ones even more.
+__getattr__, __dir__ = attach(__name__, attributes={
+    "._base": ("format_duration", "parse_duration"),
+    ".embeddings": ("EmbeddingsCacheConfig", "EmbeddingsConfig", "EmbeddingsRateLimitConfig", "EmbeddingsRetryConfig",
+                    "HashEmbeddingsConfig", "HuggingFaceEmbeddingsConfig", "LocalEmbeddingsConfig",
+                    "OllamaEmbeddingsConfig", "OpenAIEmbeddingsConfig", "TEIEmbeddingsConfig"),
+    ".llm": ("AgentConfig", "AgentInput", "AgentOutput", "LLMObservabilityConfig", "MetricsConfig",
+             "ModelServiceConfig", "ModelServiceOptions", "ObservabilityConfig", "ProviderEntry", "RetryConfig",
+             "ToolConfig", "infer_provider"),
+    ".loader": ("find_config", "load_config", "load_config_str", "parse_config"),
+    ".models": ("AixpyConfig",),
+    ".stores": ("FirestoreStoreConfig", "MemoryStoreConfig", "PgvectorStoreConfig", "QdrantStoreConfig",
+                "VectorStoreConfig"),
+})

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import Field, SecretStr, model_validator
 
-from aixpy.config._base import Seconds, StrictModel
+from aixpy.config._base import ConfigValueError, Seconds, StrictModel
 
 __all__ = [
     "DEFAULT_LOCAL_MODEL",
@@ -153,8 +153,6 @@ class EmbeddingsRetryConfig(StrictModel):
     @model_validator(mode="after")
     def _backoff_order(self) -> EmbeddingsRetryConfig:
         if self.initial_backoff > self.max_backoff:
-            from aixpy.config.llm import ConfigValueError  # here: config.llm imports this module
-
             raise ConfigValueError(f"max_backoff ({self.max_backoff} s) is shorter than initial_backoff "
                                    f"({self.initial_backoff} s)", "max_backoff")
         return self
@@ -193,9 +191,7 @@ class EmbeddingsConfig(StrictModel):
         for i, entry in enumerate(self.fallback):
             nested = [k for k in ("cache", "retry", "fallback", "timeout") if getattr(entry, k)]
             if nested:
-                from aixpy.config.llm import ConfigValueError  # here: config.llm imports this module
-
-                raise ConfigValueError(f"fallback[{i}] cannot set {', '.join(nested)}: set them once, on the "
+                    raise ConfigValueError(f"fallback[{i}] cannot set {', '.join(nested)}: set them once, on the "
                                        "top-level embeddings block (one cache and one retry loop per call)",
                                        "fallback", i, nested[0])
         return self

@@ -4,31 +4,29 @@ The shapes are those of the provider integration guide. These models only parse 
 providers are built from them elsewhere. Every model forbids unknown keys (see
 :class:`~aixpy.config.stores.StrictModel`).
 
-Durations (``timeout``, ``initial_backoff``...) accept ``"500ms"``, ``"1s"``, ``"2m"``, ``"1h"``,
-Go-style combinations such as ``"1m30s"``, or a plain number of seconds; they become
+Durations (``timeout``, ``initial_backoff``...) are :data:`~aixpy.config._base.Duration` values:
+``"500ms"``, ``"1s"``, ``"2m"``, ``"1h"``, ``"1m30s"`` or a number of seconds, as a
 :class:`datetime.timedelta`.
 """
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import (
-    AfterValidator,
-    BeforeValidator,
-    Field,
-    PlainSerializer,
-    SecretStr,
-    field_validator,
-    model_validator,
-)
+from pydantic import AfterValidator, BeforeValidator, Field, SecretStr, field_validator, model_validator
 
-from aixpy.config.stores import StrictModel
+from aixpy import _model_names
+from aixpy.config._base import (
+    ConfigValueError,
+    Duration,
+    PositiveDuration,
+    StrictModel,
+    format_duration,
+    parse_duration,
+)
 from aixpy.errors import redact
 
 __all__ = [
@@ -60,107 +58,6 @@ RetryOn = Literal["rate_limit", "timeout", "server_error", "connection"]
 _DEFAULT_RETRY_ON: tuple[RetryOn, ...] = ("rate_limit", "timeout", "server_error", "connection")
 
 
-class ConfigValueError(ValueError):
-    """A validation failure that knows which key, below the model raising it, is at fault.
-
-    ``loc`` is relative to the model whose validator raised it; the loader appends it to pydantic's
-    location so the error names (and points at the line of) the exact key.
-    """
-
-    def __init__(self, message: str, *loc: str | int) -> None:
-        super().__init__(message)
-        self.loc: tuple[str | int, ...] = loc
-
-
-# ------------------------------------------------------------------ durations
-
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
-_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-_MAX_SECONDS = 366 * 24 * 3600.0
-
-
-def parse_duration(value: Any) -> timedelta:
-    """Parse ``"500ms"``, ``"1s"``, ``"2m"``, ``"1h"``, ``"1m30s"`` or a number of seconds."""
-    if isinstance(value, timedelta):
-        seconds = value.total_seconds()
-    elif isinstance(value, bool):
-        raise ValueError("expected a duration such as 500ms, 1s, 2m or 1h, got a boolean")
-    elif isinstance(value, int | float):
-        seconds = float(value)
-    elif isinstance(value, str):
-        seconds = _parse_duration_str(value.strip())
-    else:
-        raise ValueError(f"expected a duration such as 500ms, 1s, 2m or 1h, got {type(value).__name__}")
-    if not math.isfinite(seconds):
-        raise ValueError("duration must be finite")
-    if seconds < 0:
-        raise ValueError("duration cannot be negative")
-    if seconds > _MAX_SECONDS:
-        raise ValueError("duration is longer than a year")
-    return timedelta(seconds=seconds)
-
-
-def _parse_duration_str(text: str) -> float:
-    bad = ValueError(f"invalid duration {text!r}: use a number of seconds or a value like 500ms, 1s, 2m, 1h")
-    if not text:
-        raise bad
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    sign = 1.0
-    if text[0] in "+-":
-        sign = -1.0 if text[0] == "-" else 1.0
-        text = text[1:]
-    total, pos = 0.0, 0
-    while pos < len(text):
-        m = _DURATION_PART.match(text, pos)
-        if m is None:
-            raise bad
-        total += float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
-        pos = m.end()
-    if pos == 0:
-        raise bad
-    return sign * total
-
-
-def format_duration(value: timedelta) -> str:
-    """The inverse of :func:`parse_duration`: ``timedelta(seconds=90)`` -> ``"1m30s"``."""
-    us = value // timedelta(microseconds=1)
-    if us == 0:
-        return "0s"
-    if us < 1_000_000 and us % 1000 == 0:
-        return f"{us // 1000}ms"
-    whole, frac = divmod(us, 1_000_000)
-    hours, rest = divmod(whole, 3600)
-    minutes, seconds = divmod(rest, 60)
-    out = (f"{hours}h" if hours else "") + (f"{minutes}m" if minutes else "")
-    if frac:
-        out += f"{seconds + frac / 1_000_000:g}s"
-    elif seconds or not out:
-        out += f"{seconds}s"
-    return out
-
-
-def _positive(value: timedelta) -> timedelta:
-    if value <= timedelta(0):
-        raise ValueError("duration must be greater than 0")
-    return value
-
-
-Duration = Annotated[
-    timedelta,
-    BeforeValidator(parse_duration),
-    PlainSerializer(format_duration, return_type=str, when_used="json"),
-]
-PositiveDuration = Annotated[
-    timedelta,
-    BeforeValidator(parse_duration),
-    AfterValidator(_positive),
-    PlainSerializer(format_duration, return_type=str, when_used="json"),
-]
-
-
 # ------------------------------------------------------------------ helpers
 
 
@@ -180,25 +77,23 @@ class _Model(StrictModel):
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         for name, value in super().__repr_args__():
             yield name, (redact(value) if isinstance(value, str) and "://" in value else value)
-NonEmptyStr = Annotated[str, Field(min_length=1)]
 
+
+NonEmptyStr = Annotated[str, Field(min_length=1)]
 
 
 def infer_provider(model: str) -> str | None:
     """The provider a bare model name belongs to, or ``None`` when the name does not say.
 
-    Same table as :func:`aixpy.llm.registry.detect_provider` (``provider:model`` strings included):
+    Same rules as :func:`aixpy.llm.registry.detect_provider` (``provider:model`` strings included,
+    with the providers registered through :func:`aixpy.llm.register` or entry points):
     ``claude*`` -> anthropic, ``gemini*`` -> gemini, ``grok*`` -> xai, ``gpt-*``/``o1``... -> openai,
     ``org/model`` -> huggingface, ``name:tag`` -> ollama. Unlike aixgo, unknown names are *not* sent
     to OpenAI.
     """
-    from aixpy.errors import UnknownModelError, UnknownProviderError
-    from aixpy.llm.registry import detect_provider, split_spec
-
-    try:
-        return split_spec(model, environ={})[0] if ":" in model else detect_provider(model, vertex=False)
-    except (UnknownModelError, UnknownProviderError, ValueError):
-        return None
+    if ":" in model:
+        return _model_names.split(model, _model_names.PROVIDERS, environ={})[0]
+    return _model_names.detect(model, vertex=False)
 
 
 # ------------------------------------------------------------------ retry

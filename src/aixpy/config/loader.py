@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, SecretStr, ValidationError
 
+from aixpy.config._base import ConfigValueError
 from aixpy.config._yaml import MAX_ALIASES, MAX_BYTES, MAX_DEPTH, MAX_NODES, read_yaml
-from aixpy.config.llm import ConfigValueError
 from aixpy.config.models import AixpyConfig, is_secret_key
 from aixpy.errors import ConfigError, redact
 

@@ -8,14 +8,9 @@ from typing import Any
 
 from pydantic import ConfigDict, Field, model_validator
 
-from aixpy.config.llm import (
-    AgentConfig,
-    ConfigValueError,
-    ModelServiceConfig,
-    ObservabilityConfig,
-    infer_provider,
-)
-from aixpy.config.stores import EmbeddingsConfig, StrictModel, VectorStoreConfig
+from aixpy.config._base import ConfigValueError, StrictModel
+from aixpy.config.llm import AgentConfig, ModelServiceConfig, ObservabilityConfig, infer_provider
+from aixpy.config.stores import EmbeddingsConfig, VectorStoreConfig
 from aixpy.errors import redact
 
 __all__ = ["TOP_LEVEL_KEYS", "AixpyConfig", "is_secret_key"]

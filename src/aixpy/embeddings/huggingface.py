@@ -8,7 +8,8 @@
   {model}/pipeline/feature-extraction`` (what ``huggingface_hub`` 2.x calls). The guide's
   ``https://api-inference.huggingface.co`` answers 410 Gone since 2025 and is read as the router; the
   old wire shape (``/models/{model}`` with an ``options`` body) is sent with ``api_style: legacy`` to a
-  server that still speaks it. Any other ``endpoint`` (a dedicated Inference Endpoint) is posted to as is.
+  server that still speaks it. Any other ``endpoint`` (a dedicated Inference Endpoint) is posted to as
+  given: exactly that URL, no ``/`` added or removed.
   See :mod:`aixpy.embeddings.codecs.huggingface` for the exact shapes.
 * **Key**: optional. ``api_key`` or ``HUGGINGFACE_API_KEY`` / ``HF_TOKEN`` / ``HUGGING_FACE_HUB_TOKEN``;
   sent as ``Authorization: Bearer``, never logged or shown. (The router refuses anonymous calls; a
@@ -81,6 +82,9 @@ class HuggingFaceEmbeddings(EmbeddingService):
         base, self.api_style = codec.resolve_route(config.endpoint, config.api_style)
         if codec.LEGACY_HOST in config.endpoint and self.api_style == "router":
             log.info("endpoint %s is the retired Inference API (410 Gone); using %s", config.endpoint, base)
+        self._endpoint_path = ""
+        if self.api_style == "endpoint":  # posted to exactly as given: origin as base URL, the rest as path
+            base, self._endpoint_path = codec.split_endpoint(base)
         key = resolve_key(config.api_key, ENV_KEYS, provider=PROVIDER, environ=environ, required=False)
         official = base == codec.ROUTER_URL
         base, pol = endpoint_target(None if official else base, codec.ROUTER_URL, (codec.ROUTER_HOST,),
@@ -97,7 +101,8 @@ class HuggingFaceEmbeddings(EmbeddingService):
             max_keepalive_connections=max(10, config.max_concurrency * 2)))
 
     def __repr__(self) -> str:
-        return (f"{type(self).__name__}(model={self._model!r}, endpoint={safe_url(self._http.config.base_url)!r}, "
+        endpoint = safe_url(self._http.config.base_url + self._endpoint_path)
+        return (f"{type(self).__name__}(model={self._model!r}, endpoint={endpoint!r}, "
                 f"api_style={self.api_style!r}, dims={self._dimensions})")
 
     # ------------------------------------------------------------------ I/O-free helpers
@@ -105,7 +110,8 @@ class HuggingFaceEmbeddings(EmbeddingService):
     def _request(self, texts: list[str]) -> codec.HFRequest:
         c = self.config
         return codec.build_request(texts, model=self._model, style=self.api_style, wait_for_model=c.wait_for_model,
-                                   use_cache=c.use_cache, normalize=c.normalize, truncate=c.truncate)
+                                   use_cache=c.use_cache, normalize=c.normalize, truncate=c.truncate,
+                                   endpoint_path=self._endpoint_path)
 
     def _parse(self, response: Response, n: int) -> Matrix:
         return codec.parse_vectors(response.content, n, provider=PROVIDER, model=self._model)

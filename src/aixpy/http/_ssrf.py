@@ -13,7 +13,9 @@ refused rather than decoded, so the guard and the socket layer can never read on
 - hosts are lower-cased, IDNA/UTS-46 normalised (``ｌｏｃａｌｈｏｓｔ`` is ``localhost``) and one
   trailing dot is dropped before being compared with the allowlist.
 
-Cloud metadata addresses are refused under every policy, whatever it allows.
+Cloud metadata addresses and the NAT64 local-use prefix ``64:ff9b:1::/48`` (RFC 8215, whose embedded
+IPv4 address cannot be located without the network's prefix length) are refused under every policy,
+whatever it allows.
 """
 
 from __future__ import annotations
@@ -98,7 +100,10 @@ _V6_TABLE: tuple[tuple[tuple[IPNetwork, ...], Category], ...] = (
     (_nets("::/96", "100::/64", "2001:10::/28", "2001:20::/28"), "reserved"),
 )
 _V6_GLOBAL_UNICAST = ipaddress.ip_network("2000::/3")
-_NAT64 = _nets("64:ff9b::/96", "64:ff9b:1::/48")
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# RFC 8215 local-use NAT64 prefix: the operator picks the RFC 6052 prefix length (/48 to /96), so the
+# position of the IPv4 address inside cannot be known from the address alone. Refused outright.
+_NAT64_LOCAL_USE = ipaddress.ip_network("64:ff9b:1::/48")
 _IPV4_COMPAT = ipaddress.ip_network("::/96")
 
 _HOST_CHARS = re.compile(r"^[a-z0-9_-]+(?:\.[a-z0-9_-]+)*$")
@@ -113,7 +118,8 @@ _FORBIDDEN_URL_CHARS = re.compile(r"[\x00-\x20\x7f\\]")
 @dataclass(frozen=True, slots=True)
 class IPClass:
     """What an address is. ``via`` names an embedding (``ipv4-mapped``, ``6to4``, ``nat64``,
-    ``teredo``, ``ipv4-compatible``) and ``embedded`` the IPv4 address found inside it."""
+    ``teredo``, ``ipv4-compatible``, ``nat64-local-use``) and ``embedded`` the IPv4 address found inside
+    it (``None`` for ``nat64-local-use``, whose embedding cannot be decoded)."""
 
     address: IPAddress
     category: Category
@@ -121,6 +127,10 @@ class IPClass:
     embedded: ipaddress.IPv4Address | None = None
 
     def describe(self) -> str:
+        if self.via == "nat64-local-use":
+            return (f"nat64-local-use address {self.address}: the NAT64 local-use prefix {_NAT64_LOCAL_USE}"
+                    " (RFC 8215) is always blocked, since where it embeds an IPv4 address depends on a"
+                    " network-specific prefix length (RFC 6052) that the address does not tell")
         if self.via and self.embedded is not None:
             return f"{self.category} address {self.embedded} embedded in {self.via} address {self.address}"
         return f"{self.category} address {self.address}"
@@ -146,7 +156,7 @@ def _embedded_v4(ip: ipaddress.IPv6Address) -> tuple[str, ipaddress.IPv4Address]
         return "6to4", ip.sixtofour
     if ip.teredo is not None:
         return "teredo", ip.teredo[1]
-    if any(ip in n for n in _NAT64):
+    if ip in _NAT64:
         return "nat64", ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
     if ip in _IPV4_COMPAT and int(ip) > 1:
         return "ipv4-compatible", ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
@@ -162,6 +172,8 @@ def classify_ip(address: IPAddress | str) -> IPClass:
         ip = ipaddress.IPv6Address(str(ip).split("%", 1)[0])
     if ip in _METADATA_ADDRESSES:
         return IPClass(ip, "metadata")
+    if ip in _NAT64_LOCAL_USE:
+        return IPClass(ip, "reserved", "nat64-local-use")
     embedded = _embedded_v4(ip)
     if embedded is not None:
         via, v4 = embedded
@@ -376,6 +388,8 @@ def check_ip(address: IPAddress | str, policy: URLPolicy, *, host: str | None = 
     where = f"{host!r} -> {cls.address}" if host else str(cls.address)
     if cls.category == "metadata":
         raise _blocked(where, policy, f"cloud metadata address {cls.embedded or cls.address} is always blocked")
+    if cls.via == "nat64-local-use":
+        raise _blocked(where, policy, cls.describe())
     if cls.via in ("6to4", "nat64", "teredo", "ipv4-compatible") and cls.category != "public":
         raise _blocked(where, policy, cls.describe() + " is blocked")
     probe: IPAddress = cls.embedded if cls.via == "ipv4-mapped" and cls.embedded is not None else cls.address

@@ -21,15 +21,17 @@ models for tests (:mod:`aixpy.llm.testing`). Every name below is imported on fir
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from aixpy._lazy import attach
 
 if TYPE_CHECKING:
+    from aixpy.llm._new import new
     from aixpy.llm.deadline import Clock, Deadline, DeadlineExceededError, ManualClock, SystemClock
     from aixpy.llm.model import AsyncChatStream, Capabilities, ChatModel, ChatStream, StreamInterruptedError
     from aixpy.llm.policies import FallbackModel, InstrumentedModel, RetryModel, RetryPolicy
     from aixpy.llm.pricing import PRICES_AS_OF, Cost, Price, cost_of, price_for, register_price
-    from aixpy.llm.registry import ProviderSettings, detect_provider, new, provider_names, register
+    from aixpy.llm.registry import ProviderSettings, detect_provider, provider_names, register
     from aixpy.llm.testing import FunctionModel, TestModel
     from aixpy.llm.types import (
         AssistantMessage,
@@ -96,28 +98,15 @@ __all__ = [
     "tool_from_function",
 ]
 
-_MODULES = {
-    "aixpy.llm.types": ("AssistantMessage", "ChatRequest", "ChatResponse", "ImagePart", "Message", "ResponseFormat",
-                        "StreamEvent", "SystemMessage", "TextPart", "ToolCall", "ToolMessage", "ToolSpec", "Usage",
-                        "UserMessage", "fold_stream", "tool_from_function"),
-    "aixpy.llm.model": ("AsyncChatStream", "Capabilities", "ChatModel", "ChatStream", "StreamInterruptedError"),
-    "aixpy.llm.deadline": ("Clock", "Deadline", "DeadlineExceededError", "ManualClock", "SystemClock"),
-    "aixpy.llm.registry": ("ProviderSettings", "detect_provider", "new", "provider_names", "register"),
-    "aixpy.llm.policies": ("FallbackModel", "InstrumentedModel", "RetryModel", "RetryPolicy"),
-    "aixpy.llm.pricing": ("PRICES_AS_OF", "Cost", "Price", "cost_of", "price_for", "register_price"),
-    "aixpy.llm.testing": ("FunctionModel", "TestModel"),
-}
-_WHERE = {name: module for module, names in _MODULES.items() for name in names}
-
-
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'aixpy.llm' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = attach(__name__, attributes={
+    ".types": ("AssistantMessage", "ChatRequest", "ChatResponse", "ImagePart", "Message", "ResponseFormat",
+               "StreamEvent", "SystemMessage", "TextPart", "ToolCall", "ToolMessage", "ToolSpec", "Usage",
+               "UserMessage", "fold_stream", "tool_from_function"),
+    ".model": ("AsyncChatStream", "Capabilities", "ChatModel", "ChatStream", "StreamInterruptedError"),
+    ".deadline": ("Clock", "Deadline", "DeadlineExceededError", "ManualClock", "SystemClock"),
+    ".registry": ("ProviderSettings", "detect_provider", "provider_names", "register"),
+    "._new": ("new",),
+    ".policies": ("FallbackModel", "InstrumentedModel", "RetryModel", "RetryPolicy"),
+    ".pricing": ("PRICES_AS_OF", "Cost", "Price", "cost_of", "price_for", "register_price"),
+    ".testing": ("FunctionModel", "TestModel"),
+})

@@ -1,7 +1,7 @@
 """``HttpChatModel``: a provider reached over HTTP — one pooled client, one wire API, no retries.
 
-The request building, body parsing and stream decoding are the pure :class:`~aixpy.llm.apis.WireAPI`
-adapter's; this class only moves bytes, through the sync or the async half of the same
+The request building, body parsing and stream parsing are the pure :class:`~aixpy.llm.codecs._common.WireAPI`
+of a codec; this class only moves bytes, through the sync or the async half of the same
 :class:`~aixpy.http.HttpClient` (created once per instance, never per call). Every request gets the
 time left before the call's deadline, capped by the provider's own ``timeout``. This layer never
 retries (the one retry loop is :class:`~aixpy.llm.policies.retry.RetryModel`).
@@ -15,10 +15,9 @@ from dataclasses import replace
 from typing import Any, TypedDict
 
 from aixpy.errors import ProviderError, UserError
-from aixpy.http import HttpClient, HttpConfig, RequestHook, URLPolicy, aiter_ndjson, aiter_sse, iter_ndjson
+from aixpy.http import HttpClient, HttpConfig, RequestHook, URLPolicy, aiter_sse, iter_sse
 from aixpy.http import safe_url as _safe_url
-from aixpy.http._streams import iter_sse_data
-from aixpy.llm.apis._base import HttpCall, WireAPI
+from aixpy.llm.codecs._common import HttpCall, StreamParser, WireAPI
 from aixpy.llm.deadline import Clock
 from aixpy.llm.model import CallContext, Capabilities, ChatModel, EventNormalizer
 from aixpy.llm.types import ChatRequest, ChatResponse, StreamEvent
@@ -118,8 +117,17 @@ class HttpChatModel(ChatModel):
         call = self.api.chat_call(req, stream=stream)
         return req, call, ctx.deadline.timeout_for(self.request_timeout, provider=self.provider, model=self.model)
 
-    def _refined(self, err: ProviderError) -> ProviderError:
+    def _refined(self, err: ProviderError, *, model: str | None = None) -> ProviderError:
+        """``err`` with what the API's error bodies add, naming this provider (and ``model``) when the
+        error does not (an undecodable stream item is found by a parser or reader that knows neither)."""
+        if err.provider is None:
+            err.provider = self.provider
+        if err.model is None and model is not None:
+            err.model = model
         return self.api.refine_error(err)
+
+    def _decoder(self, req: ChatRequest) -> _Decoder:
+        return _Decoder(self.api.stream_parser(req, provider=self.provider), EventNormalizer(self.provider, self.model))
 
     # ------------------------------------------------------------------ sync I/O
 
@@ -134,24 +142,15 @@ class HttpChatModel(ChatModel):
 
     def _stream(self, req: ChatRequest, ctx: CallContext) -> Generator[StreamEvent, None, None]:
         req, call, timeout = self._prepare(req, ctx, True)
-        decoder = self.api.stream_decoder(req, provider=self.provider)
-        norm = EventNormalizer(self.provider, self.model)
-        sse = self.api.framing == "sse"
+        decoder = self._decoder(req)
         try:
             with self.http.stream(call.method, call.path, json=call.json, params=call.params,
                                   headers=self._auth_headers(), model=req.model, timeout=timeout) as response:
-                items = iter_sse_data(response) if sse else iter_ndjson(response)
-                feed = decoder.feed
+                items = iter_sse(response) if self.api.framing == "sse" else response.iter_lines()
                 try:
                     for item in items:
-                        events = feed(*item) if sse else feed(None, item)
-                        for event in events:
-                            kind = event.kind
-                            if kind == "usage" or kind == "finish":
-                                norm.feed(event)  # kept for the tail (returns None for these kinds)
-                            else:
-                                yield event  # what norm.feed returns for every other kind
-                        if decoder.done:
+                        yield from decoder.feed(item)
+                        if decoder.parser.done:
                             # read the (normally empty) rest, so the connection goes back to the pool
                             for _ in itertools.islice(items, _DRAIN_ITEMS):
                                 pass
@@ -159,14 +158,17 @@ class HttpChatModel(ChatModel):
                 finally:
                     _close(items)
         except ProviderError as e:
-            raise self._refined(e) from e.__cause__
-        yield from _tail(norm, decoder.done)
+            raise self._refined(e, model=req.model) from e.__cause__
+        yield from decoder.tail()
 
     def _list_models(self, ctx: CallContext) -> list[str]:
         call = self._models_call()
         timeout = ctx.deadline.timeout_for(self.request_timeout, provider=self.provider, model=self.model)
-        response = self.http.request(call.method, call.path, params=call.params, headers=self._auth_headers(),
-                                     timeout=timeout)
+        try:
+            response = self.http.request(call.method, call.path, params=call.params, headers=self._auth_headers(),
+                                         timeout=timeout)
+        except ProviderError as e:
+            raise self._refined(e) from e.__cause__
         return self.api.parse_models(response.content)
 
     def close(self) -> None:
@@ -185,22 +187,17 @@ class HttpChatModel(ChatModel):
 
     async def _astream(self, req: ChatRequest, ctx: CallContext) -> AsyncGenerator[StreamEvent, None]:
         req, call, timeout = self._prepare(req, ctx, True)
-        decoder = self.api.stream_decoder(req, provider=self.provider)
-        norm = EventNormalizer(self.provider, self.model)
-        sse = self.api.framing == "sse"
+        decoder = self._decoder(req)
         try:
             async with self.http.astream(call.method, call.path, json=call.json, params=call.params,
                                          headers=await self._aauth_headers(), model=req.model,
                                          timeout=timeout) as response:
-                items = aiter_sse(response) if sse else aiter_ndjson(response)
+                items = aiter_sse(response) if self.api.framing == "sse" else response.aiter_lines()
                 try:
                     async for item in items:
-                        events = decoder.feed(item.event, item.data) if sse else decoder.feed(None, item)
-                        for event in events:
-                            out = norm.feed(event)
-                            if out is not None:
-                                yield out
-                        if decoder.done:
+                        for event in decoder.feed(item):
+                            yield event
+                        if decoder.parser.done:
                             n = 0
                             async for _ in items:  # drain the rest so the connection is reused
                                 n += 1
@@ -210,15 +207,18 @@ class HttpChatModel(ChatModel):
                 finally:
                     await _aclose(items)
         except ProviderError as e:
-            raise self._refined(e) from e.__cause__
-        for event in _tail(norm, decoder.done):
+            raise self._refined(e, model=req.model) from e.__cause__
+        for event in decoder.tail():
             yield event
 
     async def _alist_models(self, ctx: CallContext) -> list[str]:
         call = self._models_call()
         timeout = ctx.deadline.timeout_for(self.request_timeout, provider=self.provider, model=self.model)
-        response = await self.http.arequest(call.method, call.path, params=call.params,
-                                            headers=await self._aauth_headers(), timeout=timeout)
+        try:
+            response = await self.http.arequest(call.method, call.path, params=call.params,
+                                                headers=await self._aauth_headers(), timeout=timeout)
+        except ProviderError as e:
+            raise self._refined(e) from e.__cause__
         return self.api.parse_models(response.content)
 
     async def aclose(self) -> None:
@@ -231,12 +231,34 @@ class HttpChatModel(ChatModel):
         return call
 
 
-def _tail(norm: EventNormalizer, ended: bool) -> tuple[StreamEvent, StreamEvent]:
-    """The closing usage + finish events. A stream that reached its format's end marker (``[DONE]``,
-    ``message_stop``...) without a finish reason is complete: it finishes with ``"other"``."""
-    if ended and not norm.finished:
-        norm.feed(StreamEvent.finish(None))
-    return norm.tail()
+class _Decoder:
+    """One stream's decoding, shared by the sync and async readers (they differ only in how they read
+    items): the codec's parser turns each item into events; text and tool-call events go out at once,
+    usage and finish are held for the :meth:`tail`."""
+
+    __slots__ = ("norm", "parser")
+
+    def __init__(self, parser: StreamParser, norm: EventNormalizer) -> None:
+        self.parser = parser
+        self.norm = norm
+
+    def feed(self, item: Any) -> list[StreamEvent]:
+        events = self.parser.feed(item)
+        for event in events:
+            kind = event.kind
+            if kind == "usage" or kind == "finish":
+                return self._held(events)
+        return events  # the common case: nothing to hold, no copy
+
+    def _held(self, events: list[StreamEvent]) -> list[StreamEvent]:
+        feed = self.norm.feed
+        return [out for out in map(feed, events) if out is not None]
+
+    def tail(self) -> tuple[StreamEvent, StreamEvent]:
+        """The closing usage + finish events (ProviderConnectionError when the stream was cut short)."""
+        for event in self.parser.end():
+            self.norm.feed(event)
+        return self.norm.tail()
 
 
 def _close(items: object) -> None:

@@ -10,6 +10,12 @@ A snapshot is a zip archive:
 Files are written atomically (temporary file in the same directory, fsync, ``os.replace``, fsync of
 the directory), so a crash leaves either the old or the new snapshot, never a torn one. Anything
 unreadable raises :class:`~aixpy.errors.StoreError`.
+
+Several processes sharing one snapshot (``load`` ... ``save``) would each write back what *they* loaded,
+and the last one would silently drop the others' changes. :func:`snapshot_lock` is the cure: an
+exclusive ``flock`` on ``<snapshot>.lock`` beside the file, held from before the load until after the
+save, so such read-modify-write sessions run one after the other. The CLI holds it in every command
+that writes a snapshot.
 """
 
 from __future__ import annotations
@@ -18,8 +24,9 @@ import contextlib
 import json
 import os
 import tempfile
+import threading
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -33,7 +40,7 @@ from aixpy.vectorstores.base import CollectionOptions
 from aixpy.vectorstores.types import Document, Scope
 from aixpy.vectorstores.validation import validate_collection_name, validate_document
 
-__all__ = ["FORMAT", "VERSION", "CollectionData", "atomic_write", "read_snapshot", "write_snapshot"]
+__all__ = ["FORMAT", "VERSION", "CollectionData", "atomic_write", "read_snapshot", "snapshot_lock", "write_snapshot"]
 
 FORMAT = "aixpy-memory-snapshot"
 VERSION = 1
@@ -195,6 +202,75 @@ def write_members(f: IO[bytes], collections: list[CollectionData]) -> None:
 def write_snapshot(path: str | os.PathLike[str], collections: list[CollectionData]) -> None:
     """Atomically write a snapshot of ``collections`` to ``path``."""
     atomic_write(Path(path), lambda f: write_members(f, collections))
+
+
+# ------------------------------------------------------------------ locking
+
+
+class _HeldLock:
+    """One lock file of this process: a thread lock (threads) plus the ``flock`` (processes), reentrant."""
+
+    def __init__(self) -> None:
+        self.thread_lock = threading.RLock()
+        self.fd: int | None = None
+        self.depth = 0
+
+
+_LOCKS: dict[str, _HeldLock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def lock_path(path: str | os.PathLike[str]) -> Path:
+    """The lock file guarding the snapshot at ``path``: ``<snapshot>.lock`` in the same directory."""
+    p = Path(path).expanduser()
+    return p.with_name(p.name + ".lock")
+
+
+@contextlib.contextmanager
+def snapshot_lock(path: str | os.PathLike[str], *, on_wait: Callable[[Path], None] | None = None) -> Iterator[None]:
+    """Hold the exclusive inter-process lock of the snapshot at ``path`` (reentrant in one process).
+
+    ``on_wait(lock file)`` is called once if another process holds it, before waiting for it. Without
+    ``fcntl`` (Windows) only the threads of this process are serialised.
+    """
+    lock_file = lock_path(path)
+    key = os.path.abspath(lock_file)
+    with _LOCKS_GUARD:
+        held = _LOCKS.setdefault(key, _HeldLock())
+    with held.thread_lock:
+        if held.depth == 0:
+            held.fd = _acquire(lock_file, on_wait)
+        held.depth += 1
+        try:
+            yield
+        finally:
+            held.depth -= 1
+            if held.depth == 0 and held.fd is not None:
+                os.close(held.fd)  # closing the descriptor releases the flock
+                held.fd = None
+
+
+def _acquire(lock_file: Path, on_wait: Callable[[Path], None] | None) -> int | None:
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        return None
+    try:
+        lock_file.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+        raise StoreError(f"cannot open the snapshot lock {lock_file}: {e}") from e
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if on_wait is not None:
+                on_wait(lock_file)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 # ------------------------------------------------------------------ reading

@@ -5,7 +5,7 @@
 /v1/chat/completions``, ``Authorization: Bearer <token>``, content type, and the body after one
 normalisation: ``huggingface_hub`` 2.4 always sends ``"stream": false`` on non-streamed calls; we omit
 it, which is the documented default. Reading: as :mod:`._openai_like`. Our pure body is that of the
-endpoint's adapter (:class:`~aixpy.llm.apis.hf_tgi.TGIChatAPI`): for ``json_schema`` both sides send TGI's
+endpoint's adapter (:class:`~aixpy.llm.codecs.hf_tgi.TGIChatAPI`): for ``json_schema`` both sides send TGI's
 grammar shape ``{"type": "json_object", "value": schema}`` (TGI's chat route reads no other), where the
 router gets OpenAI's (``test_router_keeps_openais_response_format``).
 
@@ -35,8 +35,8 @@ import pytest
 
 import aixpy.llm as llm
 from aixpy.llm._http import HttpChatModel
-from aixpy.llm.apis.hf_tgi import TGIChatAPI
 from aixpy.llm.codecs import hf_tgi, openai_chat
+from aixpy.llm.codecs.hf_tgi import TGIChatAPI
 from aixpy.llm.types import fold_stream
 
 from ._openai_like import CASES, Case, codec_outcome, completion_outcome, fold_chunks, sdk_kwargs

@@ -12,7 +12,7 @@ Three route styles, chosen from the configured ``endpoint`` (see :func:`resolve_
     "use_cache": b}}`` (the options also go as headers). ``api-inference.huggingface.co`` itself answers
     410 Gone since 2025, so that host is read as the router unless ``api_style: legacy`` is set.
 ``endpoint`` (a dedicated Inference Endpoint, or any server taking the task's body at its URL)
-    ``POST {endpoint}`` with the router's body and headers.
+    ``POST {endpoint}`` exactly as configured (no ``/`` added or removed) with the router's body and headers.
 
 Answers: ``[[float, ...], ...]`` (one vector per text; a lone text may come back as ``[float, ...]``),
 or token-level ``[[[float, ...], ...], ...]`` for models without a pooling layer, which are mean-pooled
@@ -83,7 +83,8 @@ def resolve_route(endpoint: str | None, api_style: str = "auto") -> tuple[str, A
     (``/hf-inference`` added to a bare router URL); a URL ending in ``/hf-inference`` -> router shape at
     that URL (a proxy of the router); any other URL -> ``endpoint``.
     """
-    url = (endpoint or ROUTER_URL).strip().rstrip("/")
+    given = (endpoint or ROUTER_URL).strip()
+    url = given.rstrip("/")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"endpoint {endpoint!r} is not an http(s) URL", path="endpoint")
@@ -95,17 +96,28 @@ def resolve_route(endpoint: str | None, api_style: str = "auto") -> tuple[str, A
             return ROUTER_URL, "router"
         if host == ROUTER_HOST and parts.path in ("", "/"):
             return ROUTER_URL, "router"
-        return url, "router" if parts.path.endswith("/hf-inference") else "endpoint"
+        if parts.path.endswith("/hf-inference"):
+            return url, "router"
+        return given, "endpoint"
     style: ApiStyle = api_style  # type: ignore[assignment]
     if style == "router" and host == ROUTER_HOST and parts.path in ("", "/"):
         url = ROUTER_URL
-    return url, style
+    return (given if style == "endpoint" else url), style
 
 
-def request_path(model: str, style: ApiStyle) -> str:
-    """The path (relative to the base URL) a ``feature-extraction`` call goes to."""
+def split_endpoint(url: str) -> tuple[str, str]:
+    """``(origin, path)`` of an ``endpoint``-style URL, so the request goes to exactly that URL: its
+    path (and query) as given, with no ``/`` added or removed; ``/`` for a URL without a path."""
+    parts = urlsplit(url)
+    path = parts.path or "/"
+    return f"{parts.scheme}://{parts.netloc}", path + (f"?{parts.query}" if parts.query else "")
+
+
+def request_path(model: str, style: ApiStyle, endpoint_path: str = "") -> str:
+    """The path (relative to the base URL) a ``feature-extraction`` call goes to: for the ``endpoint``
+    style, ``endpoint_path`` (from :func:`split_endpoint`) as it is."""
     if style == "endpoint":
-        return ""
+        return endpoint_path
     quoted = quote(check_model_id(model), safe="/")
     return f"/models/{quoted}/pipeline/{TASK}" if style == "router" else f"/models/{quoted}"
 
@@ -120,6 +132,7 @@ def build_request(
     normalize: bool | None = None,
     truncate: bool | None = None,
     prompt_name: str | None = None,
+    endpoint_path: str = "",
 ) -> HFRequest:
     """The request embedding ``texts`` (always sent as a list, so the answer is always one row per text).
 
@@ -137,7 +150,7 @@ def build_request(
         headers["x-use-cache"] = "false"
     if style == "legacy":
         body["options"] = {"wait_for_model": wait_for_model, "use_cache": use_cache}
-    return HFRequest(request_path(model, style), body, headers)
+    return HFRequest(request_path(model, style, endpoint_path), body, headers)
 
 
 # --------------------------------------------------------------------------- responses

@@ -22,8 +22,9 @@ Names are imported on first use (the retry policy pulls in the LLM layer, ~0.2 s
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from aixpy._lazy import attach
 
 if TYPE_CHECKING:
     from aixpy.embeddings.policies._compose import compose
@@ -41,34 +42,6 @@ if TYPE_CHECKING:
     from aixpy.embeddings.policies.ratelimit import RateLimitedEmbeddings, RateLimiter, TokenBucket
     from aixpy.embeddings.policies.redis_cache import RedisCache
     from aixpy.embeddings.policies.retry import RetryingEmbeddings, RetryPolicy
-
-_LAZY: dict[str, str] = {
-    "KEY_VERSION": "cache",
-    "CacheBackend": "cache",
-    "CachedEmbeddings": "cache",
-    "CostLine": "cost",
-    "CostTracker": "cost",
-    "CostTrackingEmbeddings": "cost",
-    "EmbeddingWrapper": "_wrapper",
-    "FallbackEmbeddings": "fallback",
-    "InstrumentedEmbeddings": "instrumented",
-    "MemoryCache": "cache",
-    "RateLimitedEmbeddings": "ratelimit",
-    "RateLimiter": "ratelimit",
-    "RedisCache": "redis_cache",
-    "RetryPolicy": "retry",
-    "RetryingEmbeddings": "retry",
-    "TokenBucket": "ratelimit",
-    "TokenCount": "cost",
-    "cache_key": "cache",
-    "compose": "_compose",
-    "count_tokens": "cost",
-    "current_deadline": "_wrapper",
-    "deadline": "_wrapper",
-    "falls_back": "fallback",
-    "find_wrapper": "_wrapper",
-    "normalize_flag": "_wrapper",
-}
 
 __all__ = [
     "KEY_VERSION",
@@ -99,14 +72,14 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = attach(__name__, attributes={
+    "._compose": ("compose",),
+    "._wrapper": ("EmbeddingWrapper", "current_deadline", "deadline", "find_wrapper", "normalize_flag"),
+    ".cache": ("KEY_VERSION", "CacheBackend", "CachedEmbeddings", "MemoryCache", "cache_key"),
+    ".cost": ("CostLine", "CostTracker", "CostTrackingEmbeddings", "TokenCount", "count_tokens"),
+    ".fallback": ("FallbackEmbeddings", "falls_back"),
+    ".instrumented": ("InstrumentedEmbeddings",),
+    ".ratelimit": ("RateLimitedEmbeddings", "RateLimiter", "TokenBucket"),
+    ".redis_cache": ("RedisCache",),
+    ".retry": ("RetryPolicy", "RetryingEmbeddings"),
+})

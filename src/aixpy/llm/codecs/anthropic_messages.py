@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aixpy.errors import InvalidInputError, ResponseFormatError
+from aixpy.llm.codecs import _common
 from aixpy.llm.codecs._common import as_int, canonical_json, error_for_code, load_json, load_json_object
 from aixpy.llm.types import (
     AssistantMessage,
@@ -67,6 +68,7 @@ __all__ = [
     "DEFAULT_JSON_TOOL",
     "DEFAULT_MAX_TOKENS",
     "PROVIDER",
+    "AnthropicMessagesAPI",
     "StreamParser",
     "accepts_sampling",
     "build_request",
@@ -315,32 +317,35 @@ class _Block:
     buffer: list[str] = field(default_factory=list)
 
 
-class StreamParser:
+class StreamParser(_common.StreamParser):
     """Turns Anthropic SSE events into :class:`StreamEvent` s. Pure: no I/O, one instance per stream.
 
-    Feed every ``(event name, data)`` pair to :meth:`feed`. Tool calls get a dense, stable
+    Feed every event to :meth:`feed` (or its ``(event name, data)`` pair). Tool calls get a dense, stable
     ``index`` (0, 1, ...) however many text/thinking blocks come between them; their arguments
     come from ``input_json_delta`` fragments. Usage from ``message_start`` and ``message_delta`` is
     merged and emitted as cumulative snapshots. ``error`` events raise the matching ProviderError.
     ``done`` turns true on ``message_stop``.
     """
 
-    __slots__ = ("_blocks", "_json_answered", "_next_tool", "_usage", "done", "json_tool", "model", "provider",
-                 "response_id")
+    __slots__ = ("_blocks", "_json_answered", "_next_tool", "_usage", "json_tool", "model", "response_id")
 
     def __init__(self, *, json_tool: str | None = None, provider: str = PROVIDER) -> None:
+        super().__init__(provider)
         self.json_tool = json_tool
-        self.provider = provider
         self.model: str | None = None
         self.response_id: str | None = None
-        self.done = False
         self._blocks: dict[int, _Block] = {}
         self._next_tool = 0
         self._usage: dict[str, Any] = {}
         self._json_answered = False
 
-    def feed(self, event: str | None, data: str | bytes | dict[str, Any]) -> list[StreamEvent]:
-        """Events for one SSE message (``event`` may be ``None``: the payload's ``type`` decides)."""
+    def feed(self, item: Any, data: str | bytes | dict[str, Any] | None = None) -> list[StreamEvent]:
+        """Events for one SSE event: ``feed(sse)``, ``feed(data)`` or ``feed(event name, data)`` (the
+        payload's ``type`` decides; the event name only stands in for a missing one)."""
+        if data is None:
+            event, data = getattr(item, "event", None), getattr(item, "data", item)
+        else:
+            event = item
         payload = load_json_object(data, provider=self.provider) if data not in ("", b"") else {}
         kind = payload.get("type") or event
         if kind == "content_block_delta":
@@ -358,6 +363,7 @@ class StreamParser:
             out = self._usage_event(payload.get("usage"))
             delta = payload.get("delta") or {}
             if delta.get("stop_reason"):
+                self.finished = True
                 out.append(_finish(delta.get("stop_reason"), json_answered=self._json_answered,
                                    has_calls=self._next_tool > 0, model=self.model, rid=self.response_id))
             return out
@@ -457,3 +463,24 @@ def parse_models(body: dict[str, Any] | bytes | str) -> list[str]:
     if not isinstance(items, list):
         raise ResponseFormatError("model list has no 'data' array", provider=PROVIDER)
     return [item["id"] for item in items if isinstance(item, dict) and isinstance(item.get("id"), str)]
+
+
+class AnthropicMessagesAPI(_common.WireAPI):
+    """``POST {base}/v1/messages``; ``GET {base}/v1/models``. JSON mode through the forced tool."""
+
+    exclusive_sampling = True
+
+    def chat_call(self, req: ChatRequest, *, stream: bool) -> _common.HttpCall:
+        return _common.HttpCall("/v1/messages", build_request(req, stream=stream))
+
+    def parse_chat(self, body: bytes, req: ChatRequest, *, provider: str) -> ChatResponse:
+        return parse_response(body, json_tool=json_tool_name(req), provider=provider)
+
+    def stream_parser(self, req: ChatRequest, *, provider: str) -> StreamParser:
+        return StreamParser(json_tool=json_tool_name(req), provider=provider)
+
+    def models_call(self) -> _common.HttpCall:
+        return _common.HttpCall("/v1/models", method="GET", params={"limit": "1000"})
+
+    def parse_models(self, body: bytes) -> list[str]:
+        return parse_models(body)

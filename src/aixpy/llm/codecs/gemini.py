@@ -49,12 +49,15 @@ Responses
 
 from __future__ import annotations
 
+import json
 import mimetypes
 import re
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
-from aixpy.errors import InvalidInputError, ProviderError, ResponseFormatError
+from aixpy.errors import InvalidInputError, ProviderError, RateLimitError, ResponseFormatError
+from aixpy.llm.codecs import _common
 from aixpy.llm.codecs._common import as_int, canonical_json, error_for_code, load_json, load_json_object
 from aixpy.llm.codecs._gemini_schema import to_gemini_schema
 from aixpy.llm.types import (
@@ -81,7 +84,9 @@ __all__ = [
     "PROVIDER",
     "SKIP_SIGNATURE",
     "VERTEX_API_VERSION",
+    "GeminiAPI",
     "StreamParser",
+    "VertexAPI",
     "build_request",
     "headers",
     "parse_error",
@@ -306,22 +311,24 @@ def parse_usage(meta: Any) -> Usage | None:
                  as_int(meta.get("cachedContentTokenCount")), 0, thoughts)
 
 
-class StreamParser:
+class StreamParser(_common.StreamParser):
     """Turns ``GenerateContentResponse`` chunks into :class:`StreamEvent` s; one instance per stream.
 
-    Feed each SSE ``data:`` payload to :meth:`feed`. Tool-call indexes are counted across chunks.
-    An ``error`` payload raises the matching ProviderError.
+    Feed each SSE event (or its ``data:`` payload) to :meth:`feed`. Tool-call indexes are counted
+    across chunks. An ``error`` payload raises the matching ProviderError. The stream has no end
+    marker (``done`` stays false): it ends at EOF.
     """
 
-    __slots__ = ("_next_tool", "model", "provider", "response_id")
+    __slots__ = ("_next_tool", "model", "response_id")
 
     def __init__(self, *, provider: str = PROVIDER) -> None:
-        self.provider = provider
+        super().__init__(provider)
         self.model: str | None = None
         self.response_id: str | None = None
         self._next_tool = 0
 
-    def feed(self, data: str | bytes | dict[str, Any]) -> list[StreamEvent]:
+    def feed(self, item: Any) -> list[StreamEvent]:
+        data = getattr(item, "data", item)
         if isinstance(data, bytes):
             data = data.decode("utf-8", "replace")
         if isinstance(data, str) and data.strip() in ("", "[DONE]"):
@@ -348,9 +355,11 @@ class StreamParser:
         blocked = feedback.get("blockReason") if isinstance(feedback, dict) else None
         raw = candidate.get("finishReason") if candidate is not None else None
         if blocked and candidate is None:
+            self.finished = True
             events.append(StreamEvent.finish(str(blocked), reason="content_filter", model=self.model,
                                              response_id=self.response_id))
         elif isinstance(raw, str) and raw:
+            self.finished = True
             events.append(StreamEvent.finish(raw, reason=_EXTRA_FINISH.get(raw.upper()), model=self.model,
                                              response_id=self.response_id))
         return events
@@ -478,3 +487,56 @@ def parse_models(body: dict[str, Any] | bytes | str, *, method: str | None = Non
         names.append(item["name"].removeprefix("models/"))
     return names
 
+
+
+class GeminiAPI(_common.WireAPI):
+    """``POST {base}/v1beta/models/{model}:generateContent`` (``:streamGenerateContent?alt=sse``)."""
+
+    def __init__(self, *, version: str = API_VERSION) -> None:
+        self.version = version
+
+    def chat_call(self, req: ChatRequest, *, stream: bool) -> _common.HttpCall:
+        return _common.HttpCall(path(req.model, stream, version=self.version), build_request(req))
+
+    def parse_chat(self, body: bytes, req: ChatRequest, *, provider: str) -> ChatResponse:
+        return parse_response(body, provider=provider)
+
+    def stream_parser(self, req: ChatRequest, *, provider: str) -> StreamParser:
+        return StreamParser(provider=provider)
+
+    def models_call(self) -> _common.HttpCall:
+        return _common.HttpCall(f"/{self.version}/models", method="GET", params={"pageSize": "1000"})
+
+    def parse_models(self, body: bytes) -> list[str]:
+        return parse_models(body, method="generateContent")
+
+    def refine_error(self, err: ProviderError) -> ProviderError:
+        if isinstance(err, RateLimitError) and err.retry_after is None and err.body:
+            err.retry_after = retry_after(err.body)  # google.rpc.RetryInfo "retryDelay"
+        return err
+
+
+class VertexAPI(GeminiAPI):
+    """Vertex AI: ``/v1/projects/{project}/locations/{location}/publishers/google/models/{m}:...``."""
+
+    def __init__(self, *, project: str, location: str) -> None:
+        super().__init__(version=VERTEX_API_VERSION)
+        self.project = project
+        self.location = location
+
+    def chat_call(self, req: ChatRequest, *, stream: bool) -> _common.HttpCall:
+        parts = urlsplit(vertex_url(self.project, self.location, req.model, stream))
+        return _common.HttpCall(parts.path + (f"?{parts.query}" if parts.query else ""), build_request(req))
+
+    def models_call(self) -> _common.HttpCall:
+        return _common.HttpCall("/v1beta1/publishers/google/models", method="GET", params={"pageSize": "1000"})
+
+    def parse_models(self, body: bytes) -> list[str]:
+        try:
+            data = json.loads(body)
+        except ValueError as e:
+            raise ResponseFormatError(f"Vertex AI sent invalid JSON: {e}", provider="vertexai") from e
+        items = data.get("publisherModels") if isinstance(data, dict) else None
+        if not isinstance(items, list):
+            raise ResponseFormatError("model list has no 'publisherModels' array", provider="vertexai")
+        return [str(m["name"]).rsplit("/", 1)[-1] for m in items if isinstance(m, dict) and m.get("name")]

@@ -40,10 +40,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from aixpy.errors import InvalidInputError, ResponseFormatError
+from aixpy.llm.codecs import _common
 from aixpy.llm.codecs._common import as_int, canonical_json, error_for_code, load_json, load_json_object
+from aixpy.llm.codecs.openai_chat import OpenAIChatAPI
 from aixpy.llm.types import (
     AssistantMessage,
     ChatRequest,
@@ -65,6 +68,9 @@ __all__ = [
     "PROVIDER",
     "ROUTER_CHAT_URL",
     "SERVERLESS_BASE_URL",
+    "StreamParser",
+    "TGIChatAPI",
+    "TextGenerationAPI",
     "build_request",
     "error_code",
     "estimated_time",
@@ -264,6 +270,18 @@ def parse_stream_event(data: str | bytes, *, provider: str = PROVIDER) -> list[S
     return events
 
 
+class StreamParser(_common.StreamParser):
+    """:func:`parse_stream_event` for one ``/generate_stream`` stream (no end marker: it ends at EOF)."""
+
+    __slots__ = ()
+
+    def __init__(self, *, provider: str = PROVIDER) -> None:
+        super().__init__(provider)
+
+    def feed(self, item: Any) -> list[StreamEvent]:
+        return self._noting_finish(parse_stream_event(getattr(item, "data", item), provider=self.provider))
+
+
 # --------------------------------------------------------------------------- errors
 
 _ERROR_TYPES = {
@@ -328,3 +346,42 @@ def estimated_time(body: dict[str, Any] | bytes | str | None) -> float | None:
         return None
     value = data.get("estimated_time") if isinstance(data, dict) else None
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+class TextGenerationAPI(_common.WireAPI):
+    """TGI ``POST /generate`` / ``/generate_stream`` or, with ``serverless=True``, the serverless
+    Inference API ``POST /models/{model}`` (same body, ``stream: true`` for SSE). No tools."""
+
+    def __init__(self, *, serverless: bool = False, details: bool = True, wait_for_model: bool | None = None) -> None:
+        self.serverless = serverless
+        self.details = details
+        self.wait_for_model = wait_for_model
+
+    def chat_call(self, req: ChatRequest, *, stream: bool) -> _common.HttpCall:
+        url = serverless_url(req.model, base_url="") if self.serverless else path(stream)
+        body = build_request(req, stream=stream, wait_for_model=self.wait_for_model, details=self.details)
+        return _common.HttpCall(url, body)
+
+    def parse_chat(self, body: bytes, req: ChatRequest, *, provider: str) -> ChatResponse:
+        return parse_response(body, provider=provider)
+
+    def stream_parser(self, req: ChatRequest, *, provider: str) -> StreamParser:
+        return StreamParser(provider=provider)
+
+
+class TGIChatAPI(OpenAIChatAPI):
+    """A TGI server's OpenAI-compatible chat route (HuggingFace Inference Endpoints, self-hosted TGI).
+
+    The body is OpenAI's (:class:`OpenAIChatAPI`) except a ``json_schema`` response format: TGI reads
+    ``response_format`` as its grammar, ``{"type": "json" | "json_object" | "json_schema", "value": ...}``,
+    and ignores OpenAI's ``json_schema`` envelope, so the schema is sent as ``{"type": "json_object",
+    "value": schema}``, as ``huggingface_hub`` sends it to an endpoint. A ``response_format`` in
+    ``req.extra`` is sent as given.
+    """
+
+    def chat_call(self, req: ChatRequest, *, stream: bool) -> _common.HttpCall:
+        call = super().chat_call(req, stream=stream)
+        rf = req.response_format
+        if rf is None or rf.type != "json_schema" or rf.schema is None or "response_format" in req.extra:
+            return call
+        return replace(call, json={**call.json, "response_format": {"type": "json_object", "value": rf.schema}})

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aixpy.errors import InvalidInputError, ResponseFormatError
+from aixpy.llm.codecs import _common
 from aixpy.llm.codecs._common import as_int, canonical_json, error_for_code, load_json, load_json_object
 from aixpy.llm.codecs.gemini import tool_call_names
 from aixpy.llm.types import (
@@ -67,6 +68,7 @@ __all__ = [
     "PROVIDER",
     "TAGS_PATH",
     "LocalModel",
+    "OllamaAPI",
     "StreamParser",
     "build_generate_request",
     "build_request",
@@ -222,7 +224,7 @@ def build_generate_request(req: ChatRequest, *, stream: bool) -> dict[str, Any]:
 # --------------------------------------------------------------------------- responses
 
 
-class StreamParser:
+class StreamParser(_common.StreamParser):
     """Turns NDJSON lines of ``/api/chat`` or ``/api/generate`` into :class:`StreamEvent` s.
 
     One instance per stream; feed each line to :meth:`feed`. ``done`` turns true on the last line,
@@ -230,16 +232,16 @@ class StreamParser:
     ``eval_duration``) land in :attr:`metrics`.
     """
 
-    __slots__ = ("_next_tool", "done", "metrics", "model", "provider")
+    __slots__ = ("_next_tool", "metrics", "model")
 
     def __init__(self, *, provider: str = PROVIDER) -> None:
-        self.provider = provider
+        super().__init__(provider)
         self.model: str | None = None
-        self.done = False
         self.metrics: dict[str, int] = {}
         self._next_tool = 0
 
-    def feed(self, line: str | bytes | dict[str, Any]) -> list[StreamEvent]:
+    def feed(self, item: Any) -> list[StreamEvent]:
+        line: str | bytes | dict[str, Any] = item
         if isinstance(line, bytes):
             line = line.decode("utf-8", "replace")
         if isinstance(line, str) and not line.strip():
@@ -260,7 +262,7 @@ class StreamParser:
             if isinstance(call, dict):
                 events.append(self._call(call))
         if data.get("done"):
-            self.done = True
+            self.done = self.finished = True
             self.metrics = {k: as_int(data[k]) for k in _METRICS if k in data}
             if "prompt_eval_count" in data or "eval_count" in data:
                 usage = Usage(as_int(data.get("prompt_eval_count")), as_int(data.get("eval_count")))
@@ -371,3 +373,24 @@ def parse_tags(body: dict[str, Any] | bytes | str) -> list[LocalModel]:
 def parse_models(body: dict[str, Any] | bytes | str) -> list[str]:
     """Model names from ``GET /api/tags``."""
     return [m.name for m in parse_tags(body)]
+
+
+class OllamaAPI(_common.WireAPI):
+    """``POST {base}/api/chat`` (NDJSON when streamed); ``GET {base}/api/tags``."""
+
+    framing = "ndjson"
+
+    def chat_call(self, req: ChatRequest, *, stream: bool) -> _common.HttpCall:
+        return _common.HttpCall(CHAT_PATH, build_request(req, stream=stream))
+
+    def parse_chat(self, body: bytes, req: ChatRequest, *, provider: str) -> ChatResponse:
+        return parse_response(body, provider=provider)
+
+    def stream_parser(self, req: ChatRequest, *, provider: str) -> StreamParser:
+        return StreamParser(provider=provider)
+
+    def models_call(self) -> _common.HttpCall:
+        return _common.HttpCall(TAGS_PATH, method="GET")
+
+    def parse_models(self, body: bytes) -> list[str]:
+        return parse_models(body)

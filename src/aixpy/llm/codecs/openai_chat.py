@@ -24,6 +24,7 @@ import re
 from typing import Any
 
 from aixpy.errors import ResponseFormatError
+from aixpy.llm.codecs import _common
 from aixpy.llm.codecs._common import as_int, canonical_json, error_for_code, load_json, load_json_object
 from aixpy.llm.types import (
     AssistantMessage,
@@ -44,6 +45,8 @@ from aixpy.llm.types import (
 
 __all__ = [
     "PROVIDER",
+    "OpenAIChatAPI",
+    "StreamParser",
     "build_request",
     "max_tokens_field",
     "parse_error",
@@ -288,6 +291,27 @@ def parse_stream_payload(data: str, provider: str) -> list[StreamEvent]:
     return events
 
 
+class StreamParser(_common.StreamParser):
+    """:func:`parse_stream_event` for one stream: ``done`` turns true on ``[DONE]``."""
+
+    __slots__ = ()
+
+    def __init__(self, *, provider: str = PROVIDER) -> None:
+        super().__init__(provider)
+
+    def feed(self, item: Any) -> list[StreamEvent]:
+        data = getattr(item, "data", item)
+        if data.__class__ is not str:
+            events = parse_stream_event(data, provider=self.provider)
+        else:  # strip and check once (parse_stream_event would do both again)
+            text = data.strip()
+            if text == "[DONE]":
+                self.done = True
+                return []
+            events = parse_stream_payload(text, self.provider) if text else []
+        return self._noting_finish(events)
+
+
 # --------------------------------------------------------------------------- errors and models
 
 
@@ -342,3 +366,35 @@ def parse_models(body: dict[str, Any] | bytes | str) -> list[str]:
         elif isinstance(item, str):
             ids.append(item)
     return ids
+
+
+class OpenAIChatAPI(_common.WireAPI):
+    """``POST {base}/chat/completions``; ``GET {base}/models``.
+
+    ``stream_usage=False`` drops ``stream_options`` for old servers that reject it (streams from
+    them then end with a ``usage`` event carrying ``None``).
+    """
+
+    def __init__(self, *, path: str = "/chat/completions", models_path: str = "/models",
+                 stream_usage: bool = True) -> None:
+        self.path = path
+        self.models_path = models_path
+        self.stream_usage = stream_usage
+
+    def chat_call(self, req: ChatRequest, *, stream: bool) -> _common.HttpCall:
+        body = build_request(req, stream=stream)
+        if stream and not self.stream_usage:
+            body.pop("stream_options", None)
+        return _common.HttpCall(self.path, body)
+
+    def parse_chat(self, body: bytes, req: ChatRequest, *, provider: str) -> ChatResponse:
+        return parse_response(body, provider=provider)
+
+    def stream_parser(self, req: ChatRequest, *, provider: str) -> StreamParser:
+        return StreamParser(provider=provider)
+
+    def models_call(self) -> _common.HttpCall:
+        return _common.HttpCall(self.models_path, method="GET")
+
+    def parse_models(self, body: bytes) -> list[str]:
+        return parse_models(body)

@@ -7,8 +7,7 @@ from typing import Any, Unpack
 
 from aixpy.http import URLPolicy
 from aixpy.llm._http import HttpChatModel, HttpOptions
-from aixpy.llm.apis.anthropic_messages import AnthropicMessagesAPI
-from aixpy.llm.codecs.anthropic_messages import API_VERSION
+from aixpy.llm.codecs.anthropic_messages import API_VERSION, AnthropicMessagesAPI
 from aixpy.llm.model import Capabilities
 from aixpy.llm.providers._common import endpoint_target, resolve_key
 from aixpy.llm.registry import ProviderSettings

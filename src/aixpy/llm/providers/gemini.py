@@ -8,8 +8,8 @@ from typing import Any, Unpack
 
 from aixpy.http import URLPolicy
 from aixpy.llm._http import HttpChatModel, HttpOptions
-from aixpy.llm.apis.gemini import GeminiAPI
 from aixpy.llm.codecs import gemini as codec
+from aixpy.llm.codecs.gemini import GeminiAPI
 from aixpy.llm.model import Capabilities
 from aixpy.llm.providers._common import endpoint_target, resolve_key
 from aixpy.llm.registry import ProviderSettings

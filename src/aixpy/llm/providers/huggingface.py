@@ -7,7 +7,7 @@
   appended when missing. The guide's ``https://api-inference.huggingface.co`` (retired by HuggingFace)
   is read as the router. Structured output: the router takes OpenAI's ``response_format``; an endpoint
   gets TGI's grammar shape ``{"type": "json_object", "value": schema}``
-  (:class:`~aixpy.llm.apis.hf_tgi.TGIChatAPI`), as ``huggingface_hub`` sends it. For a vLLM server,
+  (:class:`~aixpy.llm.codecs.hf_tgi.TGIChatAPI`), as ``huggingface_hub`` sends it. For a vLLM server,
   which takes OpenAI's shape, use the ``openai_compatible`` provider.
 * Text generation (``text_generation=True``, for base models and TGI servers without a chat
   template): TGI's ``/generate``/``/generate_stream`` at the ``endpoint``, or without one the
@@ -25,9 +25,9 @@ from urllib.parse import urlsplit
 
 from aixpy.http import URLPolicy
 from aixpy.llm._http import HttpChatModel, HttpOptions
-from aixpy.llm.apis._base import WireAPI
-from aixpy.llm.apis.hf_tgi import TextGenerationAPI, TGIChatAPI
-from aixpy.llm.apis.openai_chat import OpenAIChatAPI
+from aixpy.llm.codecs._common import WireAPI
+from aixpy.llm.codecs.hf_tgi import TextGenerationAPI, TGIChatAPI
+from aixpy.llm.codecs.openai_chat import OpenAIChatAPI
 from aixpy.llm.model import Capabilities
 from aixpy.llm.providers._common import endpoint_target, resolve_key
 from aixpy.llm.registry import ProviderSettings

@@ -16,9 +16,8 @@ from urllib.parse import urlsplit, urlunsplit
 from aixpy.errors import AixpyError, ConfigError
 from aixpy.http import URLPolicy
 from aixpy.llm._http import HttpChatModel, HttpOptions
-from aixpy.llm.apis.ollama import OllamaAPI
 from aixpy.llm.codecs import ollama as codec
-from aixpy.llm.codecs.ollama import LocalModel
+from aixpy.llm.codecs.ollama import LocalModel, OllamaAPI
 from aixpy.llm.model import Capabilities
 from aixpy.llm.providers._common import endpoint_target
 from aixpy.llm.registry import ProviderSettings

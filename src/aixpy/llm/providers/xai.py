@@ -7,7 +7,7 @@ from typing import Any, Unpack
 
 from aixpy.http import URLPolicy
 from aixpy.llm._http import HttpChatModel, HttpOptions
-from aixpy.llm.apis.openai_chat import OpenAIChatAPI
+from aixpy.llm.codecs.openai_chat import OpenAIChatAPI
 from aixpy.llm.model import Capabilities
 from aixpy.llm.providers._common import endpoint_target, resolve_key
 from aixpy.llm.registry import ProviderSettings

@@ -1,0 +1,107 @@
+"""Chat models from config: an :class:`~aixpy.config.AgentConfig`, a :class:`~aixpy.config.ProviderEntry`,
+a :class:`~aixpy.config.ModelServiceConfig`, or a dict shaped like the first two.
+
+The one place where the LLM layer reads config: it imports :mod:`aixpy.config` (never the reverse).
+:func:`aixpy.llm.new` sends config specs here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from aixpy.config.llm import AgentConfig, ModelServiceConfig, ProviderEntry
+from aixpy.errors import ConfigError, InvalidInputError
+from aixpy.llm.model import ChatModel
+from aixpy.llm.policies.fallback import FallbackModel
+from aixpy.llm.policies.retry import RetryModel
+from aixpy.llm.providers._common import secret
+from aixpy.llm.registry import ProviderSettings, check_settings, create, detect_provider, split_spec
+
+__all__ = ["build"]
+
+
+def build(spec: Any, services: Mapping[str, ModelServiceConfig], base: dict[str, Any],
+          settings: Mapping[str, Any]) -> ChatModel:
+    """The model ``spec`` describes: a config object, a dict, or the name of one of ``services``.
+
+    ``base`` holds the ``environ``/``clock``/``options`` given to :func:`~aixpy.llm.new`; ``settings``
+    its other keywords (for a service name only).
+    """
+    if isinstance(spec, Mapping):
+        data = dict(spec)
+        spec = AgentConfig.model_validate(data) if "name" in data or "providers" in data \
+            else ProviderEntry.model_validate(data)
+    check_settings(settings)
+    if isinstance(spec, str):
+        return _from_service(services[spec], {**base, **settings})
+    if settings:
+        raise InvalidInputError(f"settings {sorted(settings)} apply to string specs only; a config carries its own")
+    if isinstance(spec, AgentConfig):
+        return _from_agent(spec, services, base)
+    if isinstance(spec, ProviderEntry):
+        return _from_entry(spec, services, base)
+    if isinstance(spec, ModelServiceConfig):
+        return _from_service(spec, base)
+    raise InvalidInputError(f"cannot build a chat model from a {type(spec).__name__}; pass 'provider:model', an "
+                            "AgentConfig, a ProviderEntry, a ModelServiceConfig or a ChatModel")
+
+
+def _seconds(value: timedelta | float | None) -> float | None:
+    if value is None:
+        return None
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def _v1(url: str) -> str:
+    url = url.rstrip("/")
+    return url if url.endswith("/v1") else url + "/v1"
+
+def _from_service(svc: ModelServiceConfig, base: dict[str, Any]) -> ChatModel:
+    address = svc.config.address
+    settings = {**base, "model": svc.model, "runtime": svc.runtime}
+    settings.setdefault("timeout", svc.config.timeout.total_seconds())
+    if svc.runtime == "ollama":
+        return create("ollama", ProviderSettings(**{**settings, "endpoint": address}))
+    if svc.runtime == "vllm":
+        if address is None:
+            raise ConfigError(f"model service {svc.name!r} (runtime vllm) needs config.address", path="config.address")
+        return create("openai_compatible", ProviderSettings(**{**settings, "endpoint": _v1(address)}))
+    return create(svc.provider, ProviderSettings(**{**settings, "endpoint": address}))
+
+
+def _from_entry(entry: ProviderEntry, services: Mapping[str, ModelServiceConfig], base: dict[str, Any]) -> ChatModel:
+    common = {**base, **{k: v for k, v in (("timeout", _seconds(entry.timeout)), ("temperature", entry.temperature),
+                                            ("max_tokens", entry.max_tokens)) if v is not None}}
+    if entry.model in services:  # the service says which runtime serves which model
+        return _from_service(services[entry.model], common)
+    environ = base.get("environ")
+    model: str | None = entry.model
+    provider: str
+    if entry.provider is not None:
+        provider = entry.provider
+    elif entry.project_id or entry.location:
+        provider = detect_provider(entry.model, vertex=True, environ=environ)
+    else:
+        provider, model = split_spec(entry.model, environ=environ)
+    if entry.runtime == "ollama":
+        provider = "ollama"
+    elif entry.runtime == "vllm":
+        provider = "openai_compatible"
+    if entry.options:  # the entry's own ``options:`` block, on top of new(options=...)
+        common["options"] = {**common.get("options", {}), **entry.options}
+    settings = ProviderSettings(model=model, api_key=secret(entry.api_key), endpoint=entry.endpoint,
+                                location=entry.location, project_id=entry.project_id, runtime=entry.runtime,
+                                **common)
+    return create(provider, settings)
+
+
+def _from_agent(agent: AgentConfig, services: Mapping[str, ModelServiceConfig], base: dict[str, Any]) -> ChatModel:
+    models = [_from_entry(e, services, base) for e in agent.provider_entries]
+    clock = base.get("clock")
+    model: ChatModel = models[0] if len(models) == 1 else FallbackModel(models, clock=clock)
+    if agent.retry is not None:
+        model = RetryModel(model, agent.retry, clock=clock)
+    model.timeout = _seconds(agent.timeout)
+    return model
