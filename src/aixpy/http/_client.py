@@ -300,9 +300,11 @@ class HttpClient:
         seconds = time.monotonic() - call.start
         err = call.error
         level = logging.DEBUG if err is None else logging.INFO
-        if not self.on_request and not logger.isEnabledFor(level):
+        hooks = [h for h in self.on_request if getattr(h, "listening", True)] if self.on_request else ()
+        if not hooks and not logger.isEnabledFor(level):
             return
-        event = RequestEvent(call.ctx.provider, call.ctx.model, call.ctx.method, call.host, call.path,
+        # the call's own fields, not call.ctx: the error context (safe URL, secrets) is built only when needed
+        event = RequestEvent(call._provider, call._model, call._method, call.host, call.path,
                              call.status, seconds, call.nbytes, None if err is None else type(err).__name__,
                              call.stream)
         if logger.isEnabledFor(level):
@@ -316,7 +318,7 @@ class HttpClient:
                 why = str(err) if isinstance(err, AixpyError) else type(err).__name__
                 logger.info("%s %s%s failed (%.1f ms): %s", event.method, event.host, event.path, seconds * 1000,
                             why, extra={"aixpy_http": fields})
-        for hook in list(self.on_request):
+        for hook in hooks:
             try:
                 hook(event)
             except Exception:

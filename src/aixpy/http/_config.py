@@ -38,6 +38,9 @@ class RequestEvent:
 
 
 RequestHook = Callable[[RequestEvent], None]
+"""A metrics hook. One with a ``listening`` attribute that is false is skipped for that request (and,
+when no hook listens and logging is off, no :class:`RequestEvent` is built): ``aixpy.telemetry``'s
+bridge says so while nobody subscribes."""
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from aixpy.llm._new import new
     from aixpy.llm.deadline import Clock, Deadline, DeadlineExceededError, ManualClock, SystemClock
     from aixpy.llm.model import AsyncChatStream, Capabilities, ChatModel, ChatStream, StreamInterruptedError
-    from aixpy.llm.policies import FallbackModel, RetryModel, RetryPolicy
+    from aixpy.llm.policies import FallbackModel, InstrumentedModel, RetryModel, RetryPolicy
     from aixpy.llm.pricing import PRICES_AS_OF, Cost, Price, cost_of, price_for, register_price
     from aixpy.llm.registry import ProviderSettings, detect_provider, provider_names, register
     from aixpy.llm.testing import FunctionModel, TestModel
@@ -68,6 +68,7 @@ __all__ = [
     "FallbackModel",
     "FunctionModel",
     "ImagePart",
+    "InstrumentedModel",
     "ManualClock",
     "Message",
     "Price",
@@ -105,7 +106,7 @@ __getattr__, __dir__ = attach(__name__, attributes={
     ".deadline": ("Clock", "Deadline", "DeadlineExceededError", "ManualClock", "SystemClock"),
     ".registry": ("ProviderSettings", "detect_provider", "provider_names", "register"),
     "._new": ("new",),
-    ".policies": ("FallbackModel", "RetryModel", "RetryPolicy"),
+    ".policies": ("FallbackModel", "InstrumentedModel", "RetryModel", "RetryPolicy"),
     ".pricing": ("PRICES_AS_OF", "Cost", "Price", "cost_of", "price_for", "register_price"),
     ".testing": ("FunctionModel", "TestModel"),
 })

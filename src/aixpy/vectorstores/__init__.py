@@ -6,6 +6,7 @@
 
 Backends register a factory ``(VectorStoreConfig) -> VectorStore`` with :func:`register`;
 built-ins are imported only when used; plugins use the ``aixpy.vectorstores`` entry-point group.
+:class:`InstrumentedStore` / :class:`InstrumentedCollection` emit :mod:`aixpy.telemetry` events.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from aixpy.config._base import validate_block
 from aixpy.config.stores import VectorStoreConfig
 from aixpy.vectorstores import filters
 from aixpy.vectorstores.base import BaseCollection, Collection, CollectionOptions, VectorStore
+from aixpy.vectorstores.instrumented import InstrumentedCollection, InstrumentedStore
 from aixpy.vectorstores.types import (
     DeleteResult,
     Document,
@@ -35,6 +37,8 @@ __all__ = [
     "CollectionOptions",
     "DeleteResult",
     "Document",
+    "InstrumentedCollection",
+    "InstrumentedStore",
     "Match",
     "Metric",
     "Query",

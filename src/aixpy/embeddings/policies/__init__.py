@@ -6,7 +6,8 @@ in any order and never live inside a provider:
 - :class:`RateLimitedEmbeddings` (``ratelimit.py``): requests/s and tokens/min buckets, max concurrency;
 - :class:`RetryingEmbeddings` (``retry.py``): backoff with jitter, ``Retry-After``, partial batches;
 - :class:`FallbackEmbeddings` (``fallback.py``): providers in order, same dimensions;
-- :class:`CostTrackingEmbeddings` + :class:`CostTracker` (``cost.py``): tokens and $ per provider/model.
+- :class:`CostTrackingEmbeddings` + :class:`CostTracker` (``cost.py``): tokens and $ per provider/model;
+- :class:`InstrumentedEmbeddings` (``instrumented.py``): one :mod:`aixpy.telemetry` event per call.
 
 ::
 
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from aixpy.embeddings.policies.cache import KEY_VERSION, CacheBackend, CachedEmbeddings, MemoryCache, cache_key
     from aixpy.embeddings.policies.cost import CostLine, CostTracker, CostTrackingEmbeddings, TokenCount, count_tokens
     from aixpy.embeddings.policies.fallback import FallbackEmbeddings, falls_back
+    from aixpy.embeddings.policies.instrumented import InstrumentedEmbeddings
     from aixpy.embeddings.policies.ratelimit import RateLimitedEmbeddings, RateLimiter, TokenBucket
     from aixpy.embeddings.policies.redis_cache import RedisCache
     from aixpy.embeddings.policies.retry import RetryingEmbeddings, RetryPolicy
@@ -51,6 +53,7 @@ __all__ = [
     "CostTrackingEmbeddings",
     "EmbeddingWrapper",
     "FallbackEmbeddings",
+    "InstrumentedEmbeddings",
     "MemoryCache",
     "RateLimitedEmbeddings",
     "RateLimiter",
@@ -76,6 +79,7 @@ __getattr__, __dir__ = attach(__name__, attributes={
     ".cache": ("KEY_VERSION", "CacheBackend", "CachedEmbeddings", "MemoryCache", "cache_key"),
     ".cost": ("CostLine", "CostTracker", "CostTrackingEmbeddings", "TokenCount", "count_tokens"),
     ".fallback": ("FallbackEmbeddings", "falls_back"),
+    ".instrumented": ("InstrumentedEmbeddings",),
     ".ratelimit": ("RateLimitedEmbeddings", "RateLimiter", "TokenBucket"),
     ".redis_cache": ("RedisCache",),
     ".retry": ("RetryPolicy", "RetryingEmbeddings"),

@@ -1,7 +1,9 @@
 """Policies are wrappers around a :class:`~aixpy.llm.model.ChatModel`, never inside providers:
 
 - :class:`~aixpy.llm.policies.retry.RetryModel` — the one retry loop of a call (``retry:`` block);
-- :class:`~aixpy.llm.policies.fallback.FallbackModel` — cascade over ``providers:``.
+- :class:`~aixpy.llm.policies.fallback.FallbackModel` — cascade over ``providers:``;
+- :class:`~aixpy.llm.policies.instrumented.InstrumentedModel` — one telemetry event per call
+  (:mod:`aixpy.telemetry`).
 
 The per-call deadline (:class:`~aixpy.policy.deadline.Deadline`) is opened by the public call and
 covers every retry and every fallback below it. ``aixpy.llm.new`` composes them from an agent's
@@ -12,6 +14,7 @@ primary never delays the fallback), and the retry backs off only when every prov
 from __future__ import annotations
 
 from aixpy.llm.policies.fallback import FallbackModel, falls_back
+from aixpy.llm.policies.instrumented import InstrumentedModel
 from aixpy.llm.policies.retry import RETRY_ON, RetryModel, RetryPolicy
 
-__all__ = ["RETRY_ON", "FallbackModel", "RetryModel", "RetryPolicy", "falls_back"]
+__all__ = ["RETRY_ON", "FallbackModel", "InstrumentedModel", "RetryModel", "RetryPolicy", "falls_back"]

@@ -1,0 +1,74 @@
+"""Telemetry: one event model for everything aixpy does, and where the events go.
+
+::
+
+    from aixpy import telemetry
+    from aixpy.llm.policies import InstrumentedModel
+
+    stop = telemetry.subscribe(lambda e: print(e.kind, e.labels(), e.measures()))
+    model = InstrumentedModel(llm.new(...))          # or on_event=handler for this stack only
+    model.chat("hi")                                 # -> one LLMEvent, plus an HttpEvent per request
+    stop()
+
+Events (:mod:`aixpy.telemetry.events`) are frozen dataclasses sharing :class:`Event`
+(``kind``, ``timestamp``, ``duration``, ``error`` type); each names its bounded *label* fields and its
+numeric *measures* apart from free-form attributes, so Prometheus/OpenTelemetry exporters, a cost
+ledger or a budget can be built on them without changing them. They never carry content (prompts,
+completions, texts, documents, vectors, URL queries, headers).
+
+Who emits them: instrumentation is a policy, so a *wrapper* emits, never a provider —
+:class:`~aixpy.llm.policies.InstrumentedModel`, :class:`~aixpy.embeddings.policies.InstrumentedEmbeddings`,
+:class:`~aixpy.vectorstores.instrumented.InstrumentedStore` /
+:class:`~aixpy.vectorstores.instrumented.InstrumentedCollection`; the agents layer will emit
+:class:`AgentRunEvent`, :class:`AgentStepEvent` and :class:`ToolCallEvent`. With nobody listening (no
+subscriber, no ``on_event``) a wrapper calls straight through: no clock read, no event built.
+
+Where this package sits, and HTTP events
+    ``aixpy.telemetry`` imports only the standard library and ``aixpy.errors``; it is on the same
+    floor as ``aixpy.http``, and the two never import each other. So the HTTP layer keeps its own
+    public hook, unchanged: ``HttpClient(on_request=[hook])`` (and every provider's ``on_request=``
+    option) still receives :class:`aixpy.http.RequestEvent`. The telemetry *type* of a request,
+    :class:`HttpEvent`, lives here; the bridge between the two is an ordinary ``on_request`` hook,
+    :class:`~aixpy.telemetry.bridge.HttpBridge`, duck-typed on the ``RequestEvent`` fields, which the
+    instrumented wrappers — one floor up, allowed to see both — attach to the HTTP clients of what they
+    wrap (:func:`~aixpy.telemetry.bridge.attach_http`). A hook that says it is not ``listening`` is
+    skipped by the client, so the bridge costs nothing while nobody listens. Moving ``RequestEvent``
+    here instead would make ``http`` import ``telemetry`` (same floor: not allowed); emitting from
+    inside providers would put instrumentation in adapters (not allowed either).
+"""
+
+from __future__ import annotations
+
+from aixpy.telemetry.bridge import HttpBridge, attach_http, http_event
+from aixpy.telemetry.events import (
+    AgentRunEvent,
+    AgentStepEvent,
+    EmbeddingEvent,
+    Event,
+    HttpEvent,
+    LLMEvent,
+    ToolCallEvent,
+    VectorStoreEvent,
+)
+from aixpy.telemetry.hub import Handler, Timer, emit, error_name, listening, subscribe, subscribers
+
+__all__ = [
+    "AgentRunEvent",
+    "AgentStepEvent",
+    "EmbeddingEvent",
+    "Event",
+    "Handler",
+    "HttpBridge",
+    "HttpEvent",
+    "LLMEvent",
+    "Timer",
+    "ToolCallEvent",
+    "VectorStoreEvent",
+    "attach_http",
+    "emit",
+    "error_name",
+    "http_event",
+    "listening",
+    "subscribe",
+    "subscribers",
+]

@@ -1,0 +1,106 @@
+"""Where events go: global subscribers plus, per wrapper, one ``on_event`` handler.
+
+* :func:`subscribe` adds a handler for every event of the process and returns the function that
+  removes it. The subscriber list is copy-on-write (a tuple swapped under a lock), so emitting
+  reads it without a lock from any thread or event loop.
+* :func:`listening` is the one check an instrumented wrapper makes before doing anything: when it
+  is false the wrapper calls straight through — no clock read, no event built.
+* :func:`emit` calls the wrapper's own handler, then every subscriber, in the emitting thread (or
+  task). A handler that raises never breaks the call: its first failure is logged with the
+  traceback at WARNING, later ones at DEBUG. Handlers must be quick and never block (an exporter
+  queues the event and ships it elsewhere).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from aixpy.telemetry.events import Event
+
+__all__ = ["Handler", "Timer", "emit", "error_name", "listening", "subscribe", "subscribers"]
+
+logger = logging.getLogger("aixpy.telemetry")
+
+Handler = Callable[[Event], None]
+
+_handlers: tuple[Handler, ...] = ()
+_lock = threading.Lock()
+_failed: set[int] = set()  # id() of handlers whose failure was already logged with its traceback
+
+
+def subscribe(handler: Handler) -> Callable[[], None]:
+    """Send every event of the process to ``handler``; call the returned function to stop.
+
+    >>> stop = subscribe(print)        # doctest: +SKIP
+    >>> stop()                         # doctest: +SKIP
+    """
+    global _handlers
+    if not callable(handler):
+        raise TypeError(f"a telemetry handler must be callable, not {type(handler).__name__}")
+    with _lock:
+        _handlers = (*_handlers, handler)
+
+    def unsubscribe() -> None:
+        global _handlers
+        with _lock:
+            if handler in _handlers:
+                i = _handlers.index(handler)
+                _handlers = _handlers[:i] + _handlers[i + 1:]
+                _failed.discard(id(handler))
+
+    return unsubscribe
+
+
+def subscribers() -> tuple[Handler, ...]:
+    """The global handlers, in the order they were added."""
+    return _handlers
+
+
+def listening(local: Handler | None = None) -> bool:
+    """Whether an event would reach anyone: a wrapper's own handler or a global subscriber."""
+    return local is not None or bool(_handlers)
+
+
+def emit(event: Event, local: Handler | tuple[Handler, ...] | None = None) -> None:
+    """Deliver ``event`` to ``local`` (a wrapper's ``on_event``, or several) and then to every subscriber."""
+    if isinstance(local, tuple):
+        for handler in local:
+            _deliver(handler, event)
+    elif local is not None:
+        _deliver(local, event)
+    for handler in _handlers:
+        _deliver(handler, event)
+
+
+def _deliver(handler: Handler, event: Event) -> None:
+    try:
+        handler(event)
+    except Exception:
+        key = id(handler)
+        with _lock:
+            first = key not in _failed
+            _failed.add(key)
+        logger.log(logging.WARNING if first else logging.DEBUG, "telemetry handler %r failed on a %s event",
+                   handler, event.kind, exc_info=first)
+
+
+def error_name(err: BaseException) -> str:
+    """What an event's ``error`` says: the exception's class name (never its message, which may hold content)."""
+    return type(err).__name__
+
+
+class Timer:
+    """When an operation started: wall-clock ``timestamp`` for the event, a monotonic origin for durations."""
+
+    __slots__ = ("started", "timestamp")
+
+    def __init__(self) -> None:
+        self.timestamp = time.time()
+        self.started = time.perf_counter()
+
+    def elapsed(self) -> float:
+        """Seconds since the start."""
+        return time.perf_counter() - self.started
