@@ -228,7 +228,7 @@ def _from_entry(entry: ProviderEntry, services: Mapping[str, ModelServiceConfig]
         provider = "ollama"
     elif entry.runtime == "vllm":
         provider = "openai_compatible"
-    from aixpy.llm.providers._common import secret
+    from aixpy.http import secret
 
     entry_options = getattr(entry, "options", None)  # a per-entry ``options:`` block, when the config has one
     if entry_options:
