@@ -143,7 +143,7 @@ class Indexer:
                     d.embedding = v
                 res = self.collection.upsert_batch(part)
                 if res.failed:
-                    report.failures.extend(res.errors)
+                    report.failures.extend(str(e) for e in res.errors)
                     failed = True
                     break
                 done += len(part)

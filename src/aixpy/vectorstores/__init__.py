@@ -21,6 +21,7 @@ from aixpy.vectorstores.base import BaseCollection, Collection, CollectionOption
 from aixpy.vectorstores.types import (
     DeleteResult,
     Document,
+    DocumentError,
     Match,
     Metric,
     Query,
@@ -35,6 +36,7 @@ __all__ = [
     "CollectionOptions",
     "DeleteResult",
     "Document",
+    "DocumentError",
     "Match",
     "Metric",
     "Query",

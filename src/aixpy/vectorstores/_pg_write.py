@@ -163,7 +163,7 @@ def write_batch(table: str, options: CollectionOptions, docs: list[PreparedDoc],
             result.add_deduplicated(d.id)
             continue
         elif limit is not None and live + result.inserted >= limit:
-            result.add_failure(d.id, f"max_documents limit of {limit} reached; not inserted")
+            result.add_over_limit(d.id, limit)
             continue
         else:
             result.add_inserted(d.id)

@@ -309,7 +309,7 @@ class QdrantCollectionBase(SharedStateCollection):
                 result.add_deduplicated(d.id)
                 continue
             elif opts.max_documents is not None and live + result.inserted >= opts.max_documents:
-                result.add_failure(d.id, f"max_documents limit of {opts.max_documents} reached; not inserted")
+                result.add_over_limit(d.id, opts.max_documents)
                 continue
             else:
                 result.add_inserted(d.id)

@@ -254,7 +254,7 @@ class MemoryCollection(BaseCollection):
                 result.add_deduplicated(doc.id)
                 continue
             elif limit is not None and self._n >= limit:
-                result.add_failure(doc.id, f"max_documents limit of {limit} reached; not inserted")
+                result.add_over_limit(doc.id, limit)
                 continue
             else:
                 row = self._append(doc, stored[i], float(norms32[i]))
