@@ -346,3 +346,54 @@ async def test_a_dead_kept_alive_connection_is_replaced_async() -> None:
         got = [(await client.post(f"http://127.0.0.1:{server.port}/x", json={"i": i})).text for i in range(3)]
     assert got == ["ok", "ok", "ok"]
     assert server.answered == 3
+
+
+class _HalfAnswer:
+    """Reads each request, sends half a response head, then closes: the server did answer, so the
+    request must not be sent again."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.requests = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+                if data:
+                    self.requests += 1
+                    conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-len")
+
+
+def test_a_connection_closed_mid_answer_is_reported_not_resent() -> None:
+    server = _HalfAnswer()
+    policy = URLPolicy(name="test", schemes=frozenset({"http"}), allow_loopback=True)
+    with httpx.Client(transport=GuardedTransport(policy)) as client, pytest.raises(httpx.RemoteProtocolError):
+        client.get(f"http://127.0.0.1:{server.port}/x")
+    assert server.requests == 1
+    server.sock.close()
+
+
+async def test_a_connection_closed_mid_answer_is_reported_not_resent_async() -> None:
+    server = _HalfAnswer()
+    policy = URLPolicy(name="test", schemes=frozenset({"http"}), allow_loopback=True)
+    async with httpx.AsyncClient(transport=AsyncGuardedTransport(policy)) as client:
+        with pytest.raises(httpx.RemoteProtocolError):
+            await client.get(f"http://127.0.0.1:{server.port}/x")
+    assert server.requests == 1
+    server.sock.close()
