@@ -12,9 +12,10 @@ from aixpy._lazy import attach
 from aixpy._version import __version__
 
 if TYPE_CHECKING:
-    from aixpy import config, embeddings, errors, http, llm, rag, vectorstores
+    from aixpy import agents, config, embeddings, errors, http, llm, policy, rag, telemetry, vectorstores
 
-__all__ = ["__version__", "config", "embeddings", "errors", "http", "llm", "rag", "vectorstores"]
+__all__ = ["__version__", "agents", "config", "embeddings", "errors", "http", "llm", "policy", "rag", "telemetry",
+           "vectorstores"]
 
-__getattr__, __dir__ = attach(__name__, submodules=["config", "embeddings", "errors", "http", "llm", "rag",
-                                                    "vectorstores"])
+__getattr__, __dir__ = attach(__name__, submodules=["agents", "config", "embeddings", "errors", "http", "llm",
+                                                    "policy", "rag", "telemetry", "vectorstores"])

@@ -26,6 +26,7 @@ from aixpy.http import (
     HttpClient,
     HttpConfig,
     RequestEvent,
+    Response,
     URLPolicy,
     aiter_ndjson,
     aiter_sse,
@@ -196,6 +197,28 @@ def test_size_cap_counts_decompressed_bytes(server: HttpServer) -> None:
         assert len(client.request("GET", "/gzip", params={"n": "50000"}).content) == 50_000
         with pytest.raises(ResponseFormatError, match="cap"):
             client.request("GET", "/gzip", params={"n": "10000000"})  # ~10 KB on the wire, 10 MB inflated
+
+
+def _assert_decoded_read(r: Response) -> None:
+    assert r.content == b"\0" * 5000
+    assert r.is_closed
+    assert "content-encoding" not in r.headers
+    assert r.headers["content-length"] == "5000"
+    assert r.headers["content-type"] == "application/octet-stream"
+    assert r.request.url.path.endswith("/gzip")
+    assert r.elapsed.total_seconds() >= 0
+    assert r.http_version == "HTTP/1.1"
+
+
+def test_a_read_response_holds_the_decoded_body_and_says_so(server: HttpServer) -> None:
+    """request() hands back a closed response with the decoded body: the wire-encoding headers go."""
+    with make(server) as client:
+        _assert_decoded_read(client.request("GET", "/gzip", params={"n": "5000"}))
+
+
+async def test_a_read_response_holds_the_decoded_body_async(server: HttpServer) -> None:
+    async with make(server) as client:
+        _assert_decoded_read(await client.arequest("GET", "/gzip", params={"n": "5000"}))
 
 
 async def test_size_cap_async(server: HttpServer) -> None:

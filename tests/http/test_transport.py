@@ -322,11 +322,14 @@ class _OneAnswerPerConnection:
                 return
             self.connections += 1
             with conn:
-                if self._read_request(conn):
-                    # counted before sending: once the client holds the answer, the count is visible
-                    self.answered += 1
-                    conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
-                self._read_request(conn)  # the reuse: swallowed, then the connection is closed
+                self._handle(conn)
+
+    def _handle(self, conn: socket.socket) -> None:
+        if self._read_request(conn):
+            # counted before sending: once the client holds the answer, the count is visible
+            self.answered += 1
+            conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+        self._read_request(conn)  # the reuse: swallowed, then the connection is closed
 
 
 def test_a_dead_kept_alive_connection_is_replaced_not_reported() -> None:
@@ -346,3 +349,32 @@ async def test_a_dead_kept_alive_connection_is_replaced_async() -> None:
         got = [(await client.post(f"http://127.0.0.1:{server.port}/x", json={"i": i})).text for i in range(3)]
     assert got == ["ok", "ok", "ok"]
     assert server.answered == 3
+
+
+class _HalfAnswer(_OneAnswerPerConnection):
+    """Reads each request, sends half a response head, then closes: the server did answer, so the
+    request must not be sent again."""
+
+    def _handle(self, conn: socket.socket) -> None:
+        if self._read_request(conn):
+            self.answered += 1
+            conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-len")
+
+
+def test_a_connection_closed_mid_answer_is_reported_not_resent() -> None:
+    server = _HalfAnswer()
+    policy = URLPolicy(name="test", schemes=frozenset({"http"}), allow_loopback=True)
+    with httpx.Client(transport=GuardedTransport(policy)) as client, pytest.raises(httpx.RemoteProtocolError):
+        client.get(f"http://127.0.0.1:{server.port}/x")
+    assert server.answered == 1
+    server.sock.close()
+
+
+async def test_a_connection_closed_mid_answer_is_reported_not_resent_async() -> None:
+    server = _HalfAnswer()
+    policy = URLPolicy(name="test", schemes=frozenset({"http"}), allow_loopback=True)
+    async with httpx.AsyncClient(transport=AsyncGuardedTransport(policy)) as client:
+        with pytest.raises(httpx.RemoteProtocolError):
+            await client.get(f"http://127.0.0.1:{server.port}/x")
+    assert server.answered == 1
+    server.sock.close()

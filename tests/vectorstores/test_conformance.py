@@ -93,8 +93,12 @@ def test_batch_reports_every_invalid_document(make_collection: MakeCollection) -
     assert (r.inserted, r.updated, r.failed) == (2, 0, 7)
     assert r.failed_ids == ["", " padded", "nan", "inf", "short", "noemb", "badtag"]
     assert len(r.errors) == 7
-    assert all(e.startswith(f"{i}: ") for e, i in zip(r.errors, r.failed_ids, strict=True))
-    assert "3 dimensions, expected 4" in r.errors[4]
+    assert [e.doc_id for e in r.errors] == r.failed_ids
+    assert all(str(e).startswith(f"{i}: ") for e, i in zip(r.errors, r.failed_ids, strict=True))
+    assert all(isinstance(e.error, InvalidInputError) and e.type is type(e.error) for e in r.errors)
+    assert r.errors[4].type is DimensionMismatchError
+    assert r.errors[4].message == "document 'short' embedding has 3 dimensions, expected 4"
+    assert str(r.errors[4]) == "short: document 'short' embedding has 3 dimensions, expected 4"
     assert sorted(d.id for d in c.get(["ok1", "ok2", "nan", "short"])) == ["ok1", "ok2"]
     assert c.count() == 2
 
@@ -328,9 +332,11 @@ def test_max_documents(make_collection: MakeCollection) -> None:
     c = make_collection(dimensions=4, max_documents=3)
     r = c.upsert_batch([doc(f"d{i}", vec(i)) for i in range(1, 6)])
     assert (r.inserted, r.failed, r.failed_ids) == (3, 2, ["d4", "d5"])
-    assert all("max_documents" in e for e in r.errors)
-    with pytest.raises(CapacityError, match="max_documents"):
+    assert [e.type for e in r.errors] == [CapacityError, CapacityError]
+    assert [str(e) for e in r.errors] == [f"{i}: max_documents limit of 3 reached; not inserted" for i in ("d4", "d5")]
+    with pytest.raises(CapacityError, match="max_documents") as info:
         c.upsert(doc("d6", vec(6)))
+    assert c.upsert_batch([doc("d7", vec(7))]).errors[0].type is type(info.value)
     assert c.upsert(doc("d1", vec(7), "updated")).updated == 1
     r = c.upsert_batch([doc("d2", vec(8)), doc("d9", vec(9))])
     assert (r.updated, r.failed, r.failed_ids) == (1, 1, ["d9"])

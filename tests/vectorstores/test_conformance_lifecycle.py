@@ -105,9 +105,11 @@ def test_mixed_batch_puts_every_id_in_one_bucket(make_collection: MakeCollection
     assert sorted(r.updated_ids) == ["old1", "old2"]
     assert r.deduplicated_ids == []
     assert len(r.errors) == 2
-    assert r.errors[0].startswith("bad-dims: ")
-    assert "2 dimensions, expected 4" in r.errors[0]
-    assert r.errors[1].startswith("bad-nan: ")
+    assert str(r.errors[0]).startswith("bad-dims: ")
+    assert (r.errors[0].doc_id, r.errors[0].type) == ("bad-dims", DimensionMismatchError)
+    assert "2 dimensions, expected 4" in r.errors[0].message
+    assert str(r.errors[1]).startswith("bad-nan: ")
+    assert r.errors[1].type is InvalidInputError
     assert {d.id: d.content for d in c.get(["new1", "new2", "old1", "old2", "bad-dims", "bad-nan"])} == {
         "new1": "n1 again", "new2": "n2", "old1": "o1 updated", "old2": "o2 updated"}
     assert c.count() == 4

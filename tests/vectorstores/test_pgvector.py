@@ -170,8 +170,8 @@ def test_nul_characters_are_refused_cleanly(open_pg: Opener) -> None:
                         doc("m", [1.0, 0.0], metadata={"k": ["x", "a\x00"]}),
                         doc("t", [1.0, 0.0], scope=Scope(tenant="a\x00")), doc("s", [1.0, 0.0], "\ud800")])
     assert (r.inserted, r.failed, r.failed_ids) == (1, 4, ["c", "m", "t", "s"])
-    assert all("NUL" in e for e in r.errors[:3])
-    assert "surrogate" in r.errors[3]
+    assert all("NUL" in e.message and e.type is InvalidInputError for e in r.errors[:3])
+    assert "surrogate" in r.errors[3].message
     with pytest.raises(InvalidInputError, match="NUL"):
         c.upsert(doc("x", [1.0, 0.0], "a\x00"))
     for f in (F.field("k").eq("a\x00"), Cond("k\x00", "exists", True), F.tenant("a\x00b")):

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from aixpy import vectorstores
-from aixpy.errors import ConfigError, InvalidInputError, MissingDependencyError, StoreError
+from aixpy.errors import CapacityError, ConfigError, InvalidInputError, MissingDependencyError, StoreError
 from aixpy.vectorstores import CollectionOptions, Document, Query, Scope
 from aixpy.vectorstores import _qdrant_common as qc
 from aixpy.vectorstores import _qdrant_filters as qf
@@ -220,7 +220,7 @@ def test_integers_beyond_64_bits_are_refused_not_corrupted(store: QdrantStore) -
                         doc("bad", [1.0, 0.0], metadata={"n": [2**64]}),
                         doc("big", [1.0, 0.0], metadata={"n": 2**63})])
     assert (r.inserted, r.failed_ids) == (1, ["bad", "big"])
-    assert all("64 bits" in e for e in r.errors)
+    assert all("64 bits" in e.message and e.type is InvalidInputError for e in r.errors)
     assert c.get(["ok"])[0].metadata == {"n": 2**63 - 1}
 
 
@@ -305,7 +305,8 @@ def test_expired_documents_free_capacity_and_are_purged(store: QdrantStore) -> N
     c.upsert_batch([doc("old", [1.0, 0.0], expires_at=past), doc("a", [0.0, 1.0])])
     r = c.upsert_batch([doc("b", [1.0, 1.0]), doc("c", [1.0, 2.0])])
     assert (r.inserted, r.failed_ids) == (1, ["c"])
-    assert "max_documents" in r.errors[0]
+    assert "max_documents" in r.errors[0].message
+    assert r.errors[0].type is CapacityError
     assert c.count() == 2
     assert c.delete(["old"]).not_found_ids == ["old"]
     assert isinstance(c, QdrantCollection)

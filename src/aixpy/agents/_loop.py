@@ -42,7 +42,6 @@ from aixpy.errors import (
     ToolRetriesExceededError,
     UsageLimitExceededError,
 )
-from aixpy.llm.deadline import Deadline
 from aixpy.llm.types import (
     AssistantMessage,
     ChatRequest,
@@ -55,6 +54,7 @@ from aixpy.llm.types import (
     Usage,
     UserMessage,
 )
+from aixpy.policy.deadline import Deadline
 
 if TYPE_CHECKING:
     from aixpy.agents.agent import Agent

@@ -31,9 +31,9 @@ from aixpy.agents._loop import plan, start_messages
 from aixpy.agents.result import FinalResult, Limits, RunEvent, RunResult
 from aixpy.agents.tools import Tool, as_tool
 from aixpy.errors import InvalidInputError
-from aixpy.llm.deadline import Clock
 from aixpy.llm.model import ChatModel
 from aixpy.llm.types import Message
+from aixpy.policy.deadline import Clock
 
 __all__ = ["Agent"]
 

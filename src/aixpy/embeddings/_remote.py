@@ -15,9 +15,9 @@ service. A provider subclass only builds the body and parses the answer with its
             return Embedded(*codec.parse(await self._apost("/embed", codec.build(texts)), len(texts)))
 
 Where the client may go is decided by the caller with
-:func:`aixpy.llm.providers._common.endpoint_target` (official host: public policy; a loopback or
+:func:`aixpy.http.endpoint_target` (official host: public policy; a loopback or
 private ``base_url``: the local policy; any other host: public policy for that host only), and API keys
-with :func:`~aixpy.llm.providers._common.resolve_key`. Keys go in ``secret_headers``: never logged,
+with :func:`~aixpy.http.resolve_key`. Keys go in ``secret_headers``: never logged,
 shown or kept across a redirect off the origin. Errors are the HTTP layer's mapped ones
 (429 -> :class:`~aixpy.errors.RateLimitError` with ``retry_after``, 5xx -> ``ServerError``, timeouts...);
 retries, rate limits, caching and fallback are wrappers around the service, never in here.

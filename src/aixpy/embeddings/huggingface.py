@@ -39,8 +39,16 @@ from aixpy.embeddings.base import EmbeddingService, Matrix
 from aixpy.embeddings.codecs import huggingface as codec
 from aixpy.embeddings.models import dimensions_for
 from aixpy.errors import ConfigError, ModelLoadingError, ServerError, UnknownModelError
-from aixpy.http import HttpClient, HttpConfig, Response, URLPolicy, safe_url
-from aixpy.llm.providers._common import endpoint_target, resolve_key
+from aixpy.http import (
+    HttpClient,
+    HttpConfig,
+    Response,
+    URLPolicy,
+    check_endpoint,
+    endpoint_target,
+    resolve_key,
+    safe_url,
+)
 
 __all__ = ["ENV_KEYS", "HuggingFaceEmbeddings", "create"]
 
@@ -79,7 +87,7 @@ class HuggingFaceEmbeddings(EmbeddingService):
         except UnknownModelError:
             dims = None  # learned from the first answer
         super().__init__(model=model, dimensions=dims)
-        base, self.api_style = codec.resolve_route(config.endpoint, config.api_style)
+        base, self.api_style = codec.resolve_route(check_endpoint(config.endpoint), config.api_style)
         if codec.LEGACY_HOST in config.endpoint and self.api_style == "router":
             log.info("endpoint %s is the retired Inference API (410 Gone); using %s", config.endpoint, base)
         self._endpoint_path = ""

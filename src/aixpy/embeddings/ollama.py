@@ -27,13 +27,14 @@ from aixpy.config.embeddings import EmbeddingsConfig, OllamaEmbeddingsConfig
 from aixpy.embeddings._remote import RemoteEmbeddings
 from aixpy.embeddings.base import Embedded
 from aixpy.embeddings.codecs import ollama as codec
-from aixpy.http import RequestHook, URLPolicy
-from aixpy.llm.providers._common import endpoint_target
-from aixpy.llm.providers.ollama import base_url as ollama_base_url
+from aixpy.http import RequestHook, URLPolicy, endpoint_target, server_url
 
 __all__ = ["DEFAULT_TIMEOUT", "KNOWN_OLLAMA_DIMENSIONS", "OllamaEmbeddings", "create"]
 
 PROVIDER = "ollama"
+HOST_ENV = "OLLAMA_HOST"
+DEFAULT_URL = "http://localhost:11434"
+DEFAULT_PORT = 11434
 DEFAULT_TIMEOUT = 300.0
 """Seconds per request: the first one may have to load the model from disk."""
 
@@ -78,8 +79,9 @@ class OllamaEmbeddings(RemoteEmbeddings):
     ) -> None:
         cfg = config or OllamaEmbeddingsConfig()
         explicit = cfg.base_url if "base_url" in cfg.model_fields_set else None
-        url = ollama_base_url(explicit, environ)
-        base, pol = endpoint_target(url, url, (), policy=policy, environ=environ)
+        url = server_url(explicit, env_var=HOST_ENV, default_url=DEFAULT_URL, default_port=DEFAULT_PORT,
+                         environ=environ, key="base_url")
+        base, pol = endpoint_target(url, url, (), policy=policy, environ=environ, key="base_url")
         dims = cfg.dimensions if cfg.dimensions is not None else _known_dimensions(cfg.model)
         super().__init__(model=cfg.model, dimensions=dims, base_url=base, policy=pol, timeout=timeout,
                          batch_size=cfg.batch_size, max_concurrency=max_concurrency, on_request=on_request)

@@ -37,8 +37,7 @@ from aixpy.embeddings._remote import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT, Remot
 from aixpy.embeddings.base import Embedded, split_by_budget
 from aixpy.embeddings.codecs import openai as codec
 from aixpy.errors import ConfigError
-from aixpy.http import RequestHook, URLPolicy
-from aixpy.llm.providers._common import endpoint_target, resolve_key
+from aixpy.http import RequestHook, URLPolicy, check_endpoint, endpoint_target, resolve_key
 
 __all__ = ["BASE_URL", "ENV_KEYS", "OpenAIEmbeddings", "create"]
 
@@ -85,7 +84,7 @@ class OpenAIEmbeddings(RemoteEmbeddings):
         on_request: Sequence[RequestHook] = (),
     ) -> None:
         cfg = config or OpenAIEmbeddingsConfig()
-        url = cfg.base_url.strip().rstrip("/")
+        url = check_endpoint(cfg.base_url, "base_url").rstrip("/")
         official = (urlsplit(url).hostname or "").lower() == codec.OFFICIAL_HOST
         expected, self._send_dimensions = codec.resolve_dimensions(cfg.model, cfg.dimensions, official=official,
                                                                    send=send_dimensions)
@@ -98,7 +97,8 @@ class OpenAIEmbeddings(RemoteEmbeddings):
         if max_request_tokens < 1:
             raise ConfigError("max_request_tokens must be >= 1", path="max_request_tokens")
         key = resolve_key(cfg.api_key, ENV_KEYS, provider=PROVIDER, environ=environ, required=official)
-        base, pol = endpoint_target(url, BASE_URL, (codec.OFFICIAL_HOST,), policy=policy, environ=environ)
+        base, pol = endpoint_target(url, BASE_URL, (codec.OFFICIAL_HOST,), policy=policy, environ=environ,
+                                    key="base_url")
         headers = {k: v for k, v in (("OpenAI-Organization", organization), ("OpenAI-Project", project)) if v}
         super().__init__(model=cfg.model, dimensions=expected, base_url=base, policy=pol, secret_headers=bearer(key),
                          headers=headers, timeout=timeout, batch_size=cfg.batch_size,

@@ -53,8 +53,7 @@ from aixpy.errors import (
     ServerError,
     UnknownModelError,
 )
-from aixpy.http import HttpClient, HttpConfig, URLPolicy
-from aixpy.llm.providers._common import endpoint_target, secret
+from aixpy.http import HttpClient, HttpConfig, URLPolicy, endpoint_target, secret
 from aixpy.policy.plans import Plan, arun, run
 
 __all__ = ["DEFAULT_BATCH_SIZE", "TEIEmbeddings", "create"]

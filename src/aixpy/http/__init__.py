@@ -6,7 +6,8 @@ Every provider (LLM or embeddings) talks HTTP through :class:`HttpClient`, built
 where it may go. Connections are made by :class:`GuardedTransport` / :class:`AsyncGuardedTransport`,
 which resolve each host once, validate every address and connect to the validated one (no DNS
 rebinding window); cloud metadata addresses are refused under every policy. This layer never
-retries: retries are a separate policy wrapped around it.
+retries: retries are a separate policy wrapped around it. :func:`endpoint_target`, :func:`server_url`
+and :func:`resolve_key` turn a provider's configured endpoint and key into the base URL, policy and key.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from httpx import Response
 
 from aixpy.http._client import HttpClient
 from aixpy.http._config import HttpConfig, RequestEvent, RequestHook
+from aixpy.http._endpoints import check_endpoint, endpoint_target, is_local_host, resolve_key, secret, server_url
 from aixpy.http._errors import error_for_status, map_exception, parse_retry_after
 from aixpy.http._ssrf import (
     LOCAL_HOSTS,
@@ -56,16 +58,22 @@ __all__ = [
     "URLPolicy",
     "aiter_ndjson",
     "aiter_sse",
+    "check_endpoint",
     "check_ip",
     "check_url",
     "classify_ip",
+    "endpoint_target",
     "error_for_status",
+    "is_local_host",
     "iter_ndjson",
     "iter_sse",
     "local_policy",
     "map_exception",
     "parse_retry_after",
     "public_policy",
+    "resolve_key",
     "safe_url",
+    "secret",
+    "server_url",
     "system_resolver",
 ]

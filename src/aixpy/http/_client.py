@@ -127,6 +127,24 @@ def _account(call: _Call, n: int, cap: int) -> None:
         raise httpx.ReadTimeout("total request deadline exceeded")
 
 
+_BODY_HEADERS = frozenset({b"content-encoding", b"content-length", b"transfer-encoding"})
+
+
+def _buffered(response: httpx.Response, body: bytearray) -> httpx.Response:
+    """A closed copy of ``response`` holding its decoded ``body`` (read under the size cap).
+
+    Built with httpx's public constructor, so nothing private is written: the headers describing the
+    wire encoding (``Content-Encoding``, ``Transfer-Encoding``, the wire ``Content-Length``) go, since
+    ``body`` is already decoded; ``Content-Length`` is then its length.
+    """
+    headers = [(k, v) for k, v in response.headers.raw if k.lower() not in _BODY_HEADERS]
+    out = httpx.Response(response.status_code, headers=headers, content=bytes(body), request=response.request,
+                         extensions=response.extensions, history=response.history,
+                         default_encoding=response.default_encoding)
+    out.elapsed = response.elapsed
+    return out
+
+
 def _too_large(call: _Call, cap: int) -> ResponseFormatError:
     return ResponseFormatError(f"response body of {call.ctx.method} {call.ctx.url} exceeds the {cap}-byte cap",
                                **call.ctx.kw())
@@ -371,9 +389,9 @@ class HttpClient:
                     body += chunk
                     if len(body) > cap:  # decoded size: a compressed bomb stops here
                         raise _too_large(call, cap)
-                response._content = bytes(body)  # what Response.read() would have stored
             finally:
                 response.close()
+            response = _buffered(response, body)
             self._raise_for_status(response, call, response.content)
         return response
 
@@ -441,9 +459,9 @@ class HttpClient:
                     body += chunk
                     if len(body) > cap:
                         raise _too_large(call, cap)
-                response._content = bytes(body)
             finally:
                 await response.aclose()
+            response = _buffered(response, body)
             self._raise_for_status(response, call, response.content)
         return response
 

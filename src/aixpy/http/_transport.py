@@ -1,6 +1,8 @@
 """SSRF-guarded httpx transports: resolve once per connection, validate, connect to the pinned IP.
 
-How the pinning works: httpx's ``HTTPTransport`` drives an ``httpcore.ConnectionPool``; for every *new*
+How the pinning works: each transport here is an ``httpx.BaseTransport`` on the pattern of httpx's own
+``HTTPTransport`` (convert the request, drive an ``httpcore.ConnectionPool``, map httpcore's exceptions to
+httpx's), but it builds that pool itself: no private attribute of httpx or httpcore is touched. For every *new*
 connection the pool calls ``network_backend.connect_tcp(host, port, ...)`` and then, for https,
 ``stream.start_tls(ssl_context, server_hostname=<the URL's host>)``. Our transports give the pool a
 :class:`GuardedBackend` whose ``connect_tcp``
@@ -29,7 +31,7 @@ import ipaddress
 import socket
 import ssl
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from contextvars import ContextVar, Token
 from typing import Any
@@ -160,7 +162,7 @@ class _DeadlineStream(httpcore.NetworkStream):
         self._inner = inner
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._inner.read(max_bytes, _clamp(timeout, httpcore.ReadTimeout))
+        return _count(self._inner.read(max_bytes, _clamp(timeout, httpcore.ReadTimeout)))
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
         self._inner.write(buffer, _clamp(timeout, httpcore.WriteTimeout))
@@ -183,7 +185,7 @@ class _AsyncDeadlineStream(httpcore.AsyncNetworkStream):
         self._inner = inner
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return await self._inner.read(max_bytes, _clamp(timeout, httpcore.ReadTimeout))
+        return _count(await self._inner.read(max_bytes, _clamp(timeout, httpcore.ReadTimeout)))
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
         await self._inner.write(buffer, _clamp(timeout, httpcore.WriteTimeout))
@@ -325,8 +327,132 @@ class _RequestChecker:
         self._passed.add(key)
 
 
-class GuardedTransport(httpx.HTTPTransport):
-    """``httpx.HTTPTransport`` whose connections go through a :class:`GuardedBackend`.
+_EXCEPTIONS: dict[type[Exception], type[httpx.HTTPError]] = {
+    httpcore.TimeoutException: httpx.TimeoutException,
+    httpcore.ConnectTimeout: httpx.ConnectTimeout,
+    httpcore.ReadTimeout: httpx.ReadTimeout,
+    httpcore.WriteTimeout: httpx.WriteTimeout,
+    httpcore.PoolTimeout: httpx.PoolTimeout,
+    httpcore.NetworkError: httpx.NetworkError,
+    httpcore.ConnectError: httpx.ConnectError,
+    httpcore.ReadError: httpx.ReadError,
+    httpcore.WriteError: httpx.WriteError,
+    httpcore.ProxyError: httpx.ProxyError,
+    httpcore.UnsupportedProtocol: httpx.UnsupportedProtocol,
+    httpcore.ProtocolError: httpx.ProtocolError,
+    httpcore.LocalProtocolError: httpx.LocalProtocolError,
+    httpcore.RemoteProtocolError: httpx.RemoteProtocolError,
+}
+
+
+class _HttpxErrors:
+    """Re-raise httpcore's exceptions as the matching httpx ones (the most specific class), as
+    httpx's own transport does; anything else (a :class:`BlockedURLError`...) passes unchanged."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, tp: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        if tp is None:
+            return
+        for cls in tp.__mro__:
+            mapped = _EXCEPTIONS.get(cls)
+            if mapped is not None:
+                raise mapped(str(exc)) from exc
+
+
+_HTTPX_ERRORS = _HttpxErrors()
+
+
+class _Attempt:
+    """Bytes the server sent while one request waited for its response head, counted by the guarded
+    streams (through :data:`_attempt`, which the transports set around the pool call).
+
+    A kept-alive connection the server had closed is found dead on reuse: a protocol error with zero
+    bytes received means the server never answered this request (no message text is read), so the
+    request is sent once more, on a new connection (as Go's and urllib3's clients do). This is
+    connection management, not a retry policy: any other failure, or a second one, propagates to the
+    single retry loop of the caller.
+    """
+
+    __slots__ = ("received",)
+
+    def __init__(self) -> None:
+        self.received = 0
+
+
+_attempt: ContextVar[_Attempt | None] = ContextVar("aixpy_http_attempt", default=None)
+
+
+def _count(data: bytes) -> bytes:
+    attempt = _attempt.get()
+    if attempt is not None:
+        attempt.received += len(data)
+    return data
+
+
+def _core_request(request: httpx.Request) -> httpcore.Request:
+    url = request.url
+    return httpcore.Request(
+        method=request.method,
+        url=httpcore.URL(scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path),
+        headers=request.headers.raw,
+        content=request.stream,
+        extensions=request.extensions,
+    )
+
+
+class _ResponseStream(httpx.SyncByteStream):
+    def __init__(self, inner: Iterable[bytes]) -> None:
+        self._inner = inner
+
+    def __iter__(self) -> Iterator[bytes]:
+        with _HTTPX_ERRORS:
+            yield from self._inner
+
+    def close(self) -> None:
+        close = getattr(self._inner, "close", None)
+        if close is not None:
+            with _HTTPX_ERRORS:
+                close()
+
+
+class _AsyncResponseStream(httpx.AsyncByteStream):
+    def __init__(self, inner: AsyncIterable[bytes]) -> None:
+        self._inner = inner
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        with _HTTPX_ERRORS:
+            async for part in self._inner:
+                yield part
+
+    async def aclose(self) -> None:
+        aclose = getattr(self._inner, "aclose", None)
+        if aclose is not None:
+            with _HTTPX_ERRORS:
+                await aclose()
+
+
+def _pool_options(verify: ssl.SSLContext | bool, trust_env: bool, limits: httpx.Limits, http2: bool,
+                  local_address: str | None) -> dict[str, Any]:
+    return {
+        "ssl_context": ssl_context_for(verify, trust_env),
+        "max_connections": limits.max_connections,
+        "max_keepalive_connections": limits.max_keepalive_connections,
+        "keepalive_expiry": limits.keepalive_expiry,
+        "http1": True,
+        "http2": http2,
+        "retries": 0,
+        "local_address": local_address,
+    }
+
+
+_DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+
+
+class GuardedTransport(httpx.BaseTransport):
+    """An httpx transport over an ``httpcore.ConnectionPool`` whose connections go through a
+    :class:`GuardedBackend` (httpx's ``HTTPTransport`` pattern, with the pool built here).
 
     Never uses a proxy, never retries. ``network_backend`` replaces the socket layer under the guard
     (for tests); the guard itself cannot be turned off.
@@ -339,38 +465,49 @@ class GuardedTransport(httpx.HTTPTransport):
         resolver: Resolver | None = None,
         verify: ssl.SSLContext | bool = True,
         trust_env: bool = True,
-        limits: httpx.Limits = httpx.Limits(max_connections=100, max_keepalive_connections=20),  # noqa: B008
+        limits: httpx.Limits = _DEFAULT_LIMITS,
         http2: bool = False,
         local_address: str | None = None,
         network_backend: httpcore.NetworkBackend | None = None,
     ) -> None:
-        super().__init__(verify=False, trust_env=False, retries=0)  # its pool is replaced just below
         self.policy = policy
         self._check = _RequestChecker(policy)
         self.backend = GuardedBackend(policy, resolver, network_backend)
-        self._pool = httpcore.ConnectionPool(
-            ssl_context=ssl_context_for(verify, trust_env),
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            http1=True,
-            http2=http2,
-            retries=0,
-            local_address=local_address,
-            network_backend=self.backend,
-        )
+        self.pool = httpcore.ConnectionPool(network_backend=self.backend,
+                                            **_pool_options(verify, trust_env, limits, http2, local_address))
+
+    def __enter__(self) -> GuardedTransport:
+        self.pool.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        with _HTTPX_ERRORS:
+            self.pool.__exit__(*exc)
+
+    def close(self) -> None:
+        self.pool.close()
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         self._check(request)
+        req = _core_request(request)
+        attempt = _Attempt()
+        token = _attempt.set(attempt)
         try:
-            return super().handle_request(request)
-        except httpx.RemoteProtocolError as e:
-            if not _stale_connection(e):
-                raise
-            return super().handle_request(request)
+            with _HTTPX_ERRORS:
+                try:
+                    resp = self.pool.handle_request(req)
+                except httpcore.RemoteProtocolError:
+                    if attempt.received:
+                        raise
+                    resp = self.pool.handle_request(req)  # the server never answered: see _Attempt
+        finally:
+            _attempt.reset(token)
+        assert isinstance(resp.stream, Iterable)
+        return httpx.Response(resp.status, headers=resp.headers, stream=_ResponseStream(resp.stream),
+                              extensions=resp.extensions)
 
 
-class AsyncGuardedTransport(httpx.AsyncHTTPTransport):
+class AsyncGuardedTransport(httpx.AsyncBaseTransport):
     """Async twin of :class:`GuardedTransport`."""
 
     def __init__(
@@ -380,35 +517,46 @@ class AsyncGuardedTransport(httpx.AsyncHTTPTransport):
         resolver: Resolver | None = None,
         verify: ssl.SSLContext | bool = True,
         trust_env: bool = True,
-        limits: httpx.Limits = httpx.Limits(max_connections=100, max_keepalive_connections=20),  # noqa: B008
+        limits: httpx.Limits = _DEFAULT_LIMITS,
         http2: bool = False,
         local_address: str | None = None,
         network_backend: httpcore.AsyncNetworkBackend | None = None,
     ) -> None:
-        super().__init__(verify=False, trust_env=False, retries=0)
         self.policy = policy
         self._check = _RequestChecker(policy)
         self.backend = AsyncGuardedBackend(policy, resolver, network_backend)
-        self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=ssl_context_for(verify, trust_env),
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            http1=True,
-            http2=http2,
-            retries=0,
-            local_address=local_address,
-            network_backend=self.backend,
-        )
+        self.pool = httpcore.AsyncConnectionPool(network_backend=self.backend,
+                                                 **_pool_options(verify, trust_env, limits, http2, local_address))
+
+    async def __aenter__(self) -> AsyncGuardedTransport:
+        await self.pool.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        with _HTTPX_ERRORS:
+            await self.pool.__aexit__(*exc)
+
+    async def aclose(self) -> None:
+        await self.pool.aclose()
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         self._check(request)
+        req = _core_request(request)
+        attempt = _Attempt()
+        token = _attempt.set(attempt)
         try:
-            return await super().handle_async_request(request)
-        except httpx.RemoteProtocolError as e:
-            if not _stale_connection(e):
-                raise
-            return await super().handle_async_request(request)
+            with _HTTPX_ERRORS:
+                try:
+                    resp = await self.pool.handle_async_request(req)
+                except httpcore.RemoteProtocolError:
+                    if attempt.received:
+                        raise
+                    resp = await self.pool.handle_async_request(req)  # the server never answered: see _Attempt
+        finally:
+            _attempt.reset(token)
+        assert isinstance(resp.stream, AsyncIterable)
+        return httpx.Response(resp.status, headers=resp.headers, stream=_AsyncResponseStream(resp.stream),
+                              extensions=resp.extensions)
 
 
 def _with_nodelay(options: Iterable[Any] | None) -> list[Any]:
@@ -418,11 +566,3 @@ def _with_nodelay(options: Iterable[Any] | None) -> list[Any]:
     if not any(o[:2] == (socket.IPPROTO_TCP, socket.TCP_NODELAY) for o in opts):
         opts.append((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1))
     return opts
-
-
-def _stale_connection(e: httpx.RemoteProtocolError) -> bool:
-    """A kept-alive connection the server had closed, found dead on reuse: not one byte of a response
-    came back, so the server never answered this request. The request is then sent once more on a new
-    connection (as Go's and urllib3's clients do). This is connection management, not a retry policy:
-    any other failure, or a second one, propagates to the single retry loop of the caller."""
-    return "without sending a response" in str(e)

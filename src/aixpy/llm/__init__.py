@@ -27,7 +27,6 @@ from aixpy._lazy import attach
 
 if TYPE_CHECKING:
     from aixpy.llm._new import new
-    from aixpy.llm.deadline import Clock, Deadline, DeadlineExceededError, ManualClock, SystemClock
     from aixpy.llm.model import AsyncChatStream, Capabilities, ChatModel, ChatStream, StreamInterruptedError
     from aixpy.llm.policies import FallbackModel, InstrumentedModel, RetryModel, RetryPolicy
     from aixpy.llm.pricing import PRICES_AS_OF, Cost, Price, cost_of, price_for, register_price
@@ -51,6 +50,7 @@ if TYPE_CHECKING:
         fold_stream,
         tool_from_function,
     )
+    from aixpy.policy.deadline import Clock, Deadline, DeadlineExceededError, ManualClock, SystemClock
 
 __all__ = [
     "PRICES_AS_OF",

@@ -13,10 +13,10 @@ from typing import Any
 
 from aixpy.config.llm import AgentConfig, ModelServiceConfig, ProviderEntry
 from aixpy.errors import ConfigError, InvalidInputError
+from aixpy.http import secret
 from aixpy.llm.model import ChatModel
 from aixpy.llm.policies.fallback import FallbackModel
 from aixpy.llm.policies.retry import RetryModel
-from aixpy.llm.providers._common import secret
 from aixpy.llm.registry import ProviderSettings, check_settings, create, detect_provider, split_spec
 
 __all__ = ["build"]

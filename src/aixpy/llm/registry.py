@@ -38,7 +38,7 @@ from aixpy import _model_names
 from aixpy._lazy import attach
 from aixpy._registry import Registry
 from aixpy.errors import InvalidInputError, UnknownModelError
-from aixpy.llm.deadline import Clock
+from aixpy.policy.deadline import Clock
 
 if TYPE_CHECKING:
     from aixpy.llm._http import HttpOptions

@@ -23,6 +23,7 @@ from aixpy.vectorstores.instrumented import InstrumentedCollection, Instrumented
 from aixpy.vectorstores.types import (
     DeleteResult,
     Document,
+    DocumentError,
     Match,
     Metric,
     Query,
@@ -37,6 +38,7 @@ __all__ = [
     "CollectionOptions",
     "DeleteResult",
     "Document",
+    "DocumentError",
     "InstrumentedCollection",
     "InstrumentedStore",
     "Match",

@@ -39,6 +39,7 @@ import numpy as np
 import numpy.typing as npt
 
 from aixpy.vectorstores import _firestore_filters as ff
+from aixpy.vectorstores._dedup import content_sha256
 from aixpy.vectorstores.types import Document, Metric, Scope
 
 __all__ = [
@@ -197,10 +198,6 @@ def _map_safe(v: Any, in_list: bool = False) -> bool:
 
 
 # ------------------------------------------------------------------ documents
-
-
-def content_sha256(content: str) -> str:
-    return hashlib.sha256(content.encode("utf-8")).hexdigest()
 
 
 def document_fields(doc: Document, vector: Sequence[float]) -> dict[str, Any]:

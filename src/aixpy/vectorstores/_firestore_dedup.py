@@ -16,6 +16,7 @@ import numpy.typing as npt
 
 from aixpy.vectorstores import _firestore_codec as fc
 from aixpy.vectorstores import _firestore_filters as ff
+from aixpy.vectorstores._dedup import BatchDedup, new_hashes, unit_rows
 from aixpy.vectorstores.types import utcnow
 
 if TYPE_CHECKING:
@@ -29,21 +30,16 @@ _IN_MAX = 30  # values of one Firestore "in" filter
 _FIRST = 4  # neighbours asked first per document
 
 
-class Dedup:
+class Dedup(BatchDedup):
+    """:class:`~aixpy.vectorstores._dedup.BatchDedup` against the Firestore collection (keys are
+    document names); stored near vectors are re-checked with the float64 unit vectors."""
+
     def __init__(self, coll: FirestoreCollection, docs: list[PreparedDoc], new: list[int]) -> None:
-        self.coll, self.docs = coll, docs
-        self.threshold = coll.options.dedup_threshold - 1e-6
-        v = np.stack([p.vector for p in docs]).astype(np.float64)
-        n = np.sqrt(np.einsum("ij,ij->i", v, v))
-        self.unit: F64 = v / np.where(n > 0, n, 1.0)[:, None]
-        self.nonzero = n > 0
-        self.replaced: set[str] = set()
-        self.hashes: set[str] = set()
-        self.rows: list[int] = []
+        unit, _ = unit_rows([p.vector for p in docs])
+        super().__init__(coll.options.dedup_threshold, unit.astype(np.float32), new)
+        self.coll, self.unit64 = coll, unit
         self.now = utcnow()
-        self.stored_sha: dict[str, set[str]] = {}
-        shas = list(dict.fromkeys(fc.content_sha256(docs[i].doc.content) for i in new if docs[i].doc.content))
-        self._lookup_hashes(shas)
+        self._lookup_hashes(new_hashes(docs, new))
 
     def _lookup_hashes(self, shas: list[str]) -> None:
         conn = self.coll._h.check()
@@ -54,6 +50,9 @@ class Dedup:
                 row = fc.decode_row(d)
                 if row.live(self.now):
                     self.stored_sha.setdefault(str(fc.decode(d.fields[fc.F_SHA])), set()).add(d.name)
+
+    def near_stored(self, i: int) -> bool:
+        return self._near_stored(self.unit64[i])
 
     def _near_stored(self, u: F64) -> bool:
         """A live stored document (not replaced by this call) within the threshold of unit vector ``u``."""
@@ -87,25 +86,3 @@ class Dedup:
             if norm > 0 and float(row.vector @ u) / norm >= self.threshold:
                 return True
         return False
-
-    def is_duplicate(self, i: int) -> bool:
-        content = self.docs[i].doc.content
-        if content:
-            sha = fc.content_sha256(content)
-            if sha in self.hashes or any(n not in self.replaced for n in self.stored_sha.get(sha, ())):
-                return True
-        if not self.nonzero[i]:
-            return False
-        u = self.unit[i]
-        if self.rows and float(np.max(self.unit[self.rows] @ u)) >= self.threshold:
-            return True
-        return self._near_stored(u)
-
-    def written(self, i: int, replaced: str | None) -> None:
-        content = self.docs[i].doc.content
-        if content:
-            self.hashes.add(fc.content_sha256(content))
-        if self.nonzero[i]:
-            self.rows.append(i)
-        if replaced is not None:
-            self.replaced.add(replaced)

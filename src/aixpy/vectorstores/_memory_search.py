@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-import hashlib
 import math
 from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
+from aixpy.vectorstores._dedup import CHUNK, EPS, content_hash
+
 if TYPE_CHECKING:
     from aixpy.vectorstores.memory import MemoryCollection
     from aixpy.vectorstores.types import Document
 
-__all__ = ["Dedup", "content_hash", "select_candidates"]
+__all__ = ["Dedup", "select_candidates"]
 
 F32 = npt.NDArray[np.float32]
 Rows = npt.NDArray[np.intp]
-
-_DEDUP_CHUNK = 64
 
 
 def select_candidates(s: F32, k: int, tol: float) -> Rows:
@@ -50,13 +49,11 @@ def select_candidates(s: F32, k: int, tol: float) -> Rows:
     return np.concatenate((idx, m + np.flatnonzero(tail >= thr)))
 
 
-def content_hash(content: str) -> str | None:
-    """sha256 of the content; empty content is never a content duplicate."""
-    return hashlib.sha256(content.encode("utf-8")).hexdigest() if content else None
-
-
 class Dedup:
-    """Near-duplicate check for the new documents of one upsert, in order.
+    """Near-duplicate check for the new documents of one upsert, in order (the rule of
+    :mod:`aixpy.vectorstores._dedup`; not a :class:`~aixpy.vectorstores._dedup.BatchDedup`: here the
+    store is the matrix this call appends to, so what the call wrote is already among the stored rows
+    and the store's content hashes are counted in ``_hash_count``).
 
     Cosines against the stored rows are computed in chunks of documents with one matrix product;
     rows written after a chunk's product ("stale") are masked out and compared directly.
@@ -67,7 +64,7 @@ class Dedup:
         self._new = new
         self._pos = {i: p for p, i in enumerate(new)}
         self._unit = unit
-        self._thr = coll.options.dedup_threshold - 1e-6
+        self._thr = coll.options.dedup_threshold - EPS
         self._start = -1
         self._sims: F32 = np.empty((0, 0), dtype=np.float32)
         self._stale: list[int] = []
@@ -90,9 +87,9 @@ class Dedup:
         if not np.any(u):
             return False
         p = self._pos[i]
-        if self._start < 0 or p >= self._start + _DEDUP_CHUNK:
+        if self._start < 0 or p >= self._start + CHUNK:
             self._start = p
-            block = self._unit[self._new[p : p + _DEDUP_CHUNK]]
+            block = self._unit[self._new[p : p + CHUNK]]
             self._sims = self._cosines(slice(0, c._n), block).T.copy()  # (docs, rows)
             self._stale = []
         sims = self._sims[p - self._start]

@@ -8,7 +8,6 @@ processes, so ``max_documents`` and dedup decisions can never race.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +17,7 @@ import numpy.typing as npt
 
 from aixpy.errors import InvalidInputError
 from aixpy.vectorstores import _pg_sql as q
+from aixpy.vectorstores._dedup import EPS, BatchDedup, content_sha256, new_hashes, unit_rows
 from aixpy.vectorstores.base import CollectionOptions, PreparedDoc
 from aixpy.vectorstores.types import Document, Scope, UpsertResult
 
@@ -29,44 +29,10 @@ __all__ = ["BULK_MIN", "CATALOG_COLS", "COPY_TYPES", "copy_stmt", "create_table"
 BULK_MIN = 500
 COPY_TYPES = ["text", "text", "text", "vector", "text", "jsonb", "text[]", "text", "text", "text",
               "timestamptz", "timestamptz", "timestamptz"]
-_DEDUP_EPS = 1e-6  # same slack as the memory backend's float32 comparison
 
 
 def _identity(s: Any) -> str:
     return str(s)
-
-
-def content_sha256(content: str) -> str:
-    return hashlib.sha256(content.encode("utf-8")).hexdigest()
-
-
-class _Written:
-    """What one upsert call wrote so far (content hashes, unit vectors) and which stored documents
-    it replaced (their stored version no longer counts), for in-order duplicate checks."""
-
-    def __init__(self, threshold: float, unit: npt.NDArray[np.float32]) -> None:
-        self.threshold = threshold - _DEDUP_EPS
-        self.unit = unit
-        self.hashes: set[str] = set()
-        self.written_units = np.empty_like(unit)  # rows [:n] = unit vectors written (non-zero only)
-        self.n = 0
-        self.replaced: set[str] = set()
-
-    def near_written(self, i: int, content: str) -> bool:
-        if content and content_sha256(content) in self.hashes:
-            return True
-        if not self.n or not np.any(self.unit[i]):
-            return False
-        return float(np.max(self.written_units[: self.n] @ self.unit[i])) >= self.threshold
-
-    def written(self, i: int, doc_id: str, content: str, *, updated: bool) -> None:
-        if content:
-            self.hashes.add(content_sha256(content))
-        if np.any(self.unit[i]):
-            self.written_units[self.n] = self.unit[i]
-            self.n += 1
-        if updated:
-            self.replaced.add(doc_id)
 
 
 def encode_row(p: PreparedDoc, jsonb: Any) -> tuple[Any, ...]:
@@ -88,21 +54,19 @@ def encode_row(p: PreparedDoc, jsonb: Any) -> tuple[Any, ...]:
             d.scope.tenant, d.scope.user, d.scope.session, d.created_at, d.updated_at, d.expires_at)
 
 
-class _Dedup(_Written):
-    """Duplicate checks of one upsert, in order, with the memory backend's rules: against the stored
-    live documents minus those this call already replaced, and against what this call wrote.
+class _Dedup(BatchDedup):
+    """:class:`~aixpy.vectorstores._dedup.BatchDedup` against the table (keys are document ids).
     Build it with :meth:`load` (a plan: it reads the stored candidates)."""
 
-    def __init__(self, threshold: float, unit: npt.NDArray[np.float32]) -> None:
-        super().__init__(threshold, unit)
-        self.stored_sha: dict[str, set[str]] = {}
+    def __init__(self, threshold: float, unit: npt.NDArray[np.float32], new: list[int]) -> None:
+        super().__init__(threshold, unit, new)
         self.hits: dict[int, list[str]] = {}
 
     @classmethod
     def load(cls, table: str, threshold: float, unit: npt.NDArray[np.float32], new: list[int],
              docs: list[PreparedDoc], n_updates: int) -> q.Plan[_Dedup]:
-        self = cls(threshold, unit)
-        shas = sorted({content_sha256(docs[i].doc.content) for i in new if docs[i].doc.content})
+        self = cls(threshold, unit, new)
+        shas = new_hashes(docs, new)
         if shas:
             rows = yield q.fetch_all(f"SELECT content_sha256, id FROM {table} "
                                      "WHERE content_sha256 = ANY(%(s)s::text[])", {"s": shas})
@@ -115,16 +79,12 @@ class _Dedup(_Written):
             rows = yield q.fetch_all(
                 f"SELECT b.i, ARRAY(SELECT t.id FROM {table} t WHERE (t.embedding <=> b.v) <= %(d)s LIMIT %(k)s) "
                 "FROM unnest(%(v)s::vector[], %(i)s::int[]) AS b(v, i)",
-                {"d": 1.0 - threshold + _DEDUP_EPS, "k": n_updates + 1, "v": [docs[i].vector for i in probe],
+                {"d": 1.0 - threshold + EPS, "k": n_updates + 1, "v": [docs[i].vector for i in probe],
                  "i": probe})
             self.hits = {int(i): list(found) for i, found in rows}
         return self
 
-    def is_duplicate(self, i: int, doc: Document) -> bool:
-        if self.near_written(i, doc.content):
-            return True
-        if doc.content and any(p not in self.replaced for p in self.stored_sha.get(content_sha256(doc.content), ())):
-            return True
+    def near_stored(self, i: int) -> bool:
         return any(p not in self.replaced for p in self.hits.get(i, ()))
 
 
@@ -141,9 +101,7 @@ def write_batch(table: str, options: CollectionOptions, docs: list[PreparedDoc],
     if options.dedup:
         new = [i for i, p in enumerate(docs) if p.doc.id not in existing]
         if new:
-            v64 = np.stack([p.vector for p in docs]).astype(np.float64)
-            norms = np.sqrt(np.einsum("ij,ij->i", v64, v64))
-            unit = (v64 / np.where(norms > 0, norms, 1.0)[:, None]).astype(np.float32)
+            unit = unit_rows([p.vector for p in docs])[0].astype(np.float32)
             dedup = yield from _Dedup.load(table, options.dedup_threshold, unit, new, docs, len(docs) - len(new))
     rows: list[tuple[Any, ...]] = []
     limit = options.max_documents
@@ -159,11 +117,11 @@ def write_batch(table: str, options: CollectionOptions, docs: list[PreparedDoc],
             continue
         if old is not None:
             result.add_updated(d.id)
-        elif dedup is not None and dedup.is_duplicate(i, d):
+        elif dedup is not None and dedup.is_duplicate(i, d.content):
             result.add_deduplicated(d.id)
             continue
         elif limit is not None and live + result.inserted >= limit:
-            result.add_failure(d.id, f"max_documents limit of {limit} reached; not inserted")
+            result.add_over_limit(d.id, limit)
             continue
         else:
             result.add_inserted(d.id)

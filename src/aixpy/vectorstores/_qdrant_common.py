@@ -21,7 +21,6 @@ collide)::
 
 from __future__ import annotations
 
-import hashlib
 import time
 import uuid
 from abc import abstractmethod
@@ -34,6 +33,7 @@ import numpy.typing as npt
 
 from aixpy.errors import InvalidInputError
 from aixpy.vectorstores import _qdrant_filters as qf
+from aixpy.vectorstores._dedup import CHUNK, BatchDedup, content_sha256, new_hashes, unit_rows
 from aixpy.vectorstores.base import CollectionOptions, PreparedDoc, SharedStateCollection, Vector
 from aixpy.vectorstores.filters import Filter, matches, parse
 from aixpy.vectorstores.types import (
@@ -52,7 +52,6 @@ __all__ = [
     "POINT_ID_NAMESPACE",
     "Dedup",
     "QdrantCollectionBase",
-    "content_sha256",
     "doc_from_payload",
     "exact_scores",
     "options_from_json",
@@ -80,10 +79,6 @@ def point_id(doc_id: str) -> str:
 
 
 # ------------------------------------------------------------------ payload
-
-
-def content_sha256(content: str) -> str:
-    return hashlib.sha256(content.encode("utf-8")).hexdigest()
 
 
 def check_payload_ints(value: Any, key: str = "") -> None:
@@ -287,10 +282,9 @@ class QdrantCollectionBase(SharedStateCollection):
         pids = [point_id(p.doc.id) for p in docs]
         existing = self._live_records([p.doc.id for p in docs], [qf.F_CREATED], pids=pids)
         live = self._count(None) if opts.max_documents is not None else 0
-        v64 = np.stack([p.vector for p in docs]).astype(np.float64)
-        norms = np.sqrt(np.einsum("ij,ij->i", v64, v64))
-        unit = (v64 / np.where(norms > 0, norms, 1.0)[:, None]).astype(np.float32)
-        stored = (unit if self.metric == "cosine" else v64.astype(np.float32)).tolist()
+        unit64, norms = unit_rows([p.vector for p in docs])
+        unit = unit64.astype(np.float32)
+        stored = (unit if self.metric == "cosine" else np.stack([p.vector for p in docs])).tolist()
         new = [i for i, p in enumerate(docs) if p.doc.id not in existing]
         dedup = Dedup(self, docs, new, unit) if opts.dedup and new else None
         points = []
@@ -305,11 +299,11 @@ class QdrantCollectionBase(SharedStateCollection):
                 continue
             if old is not None:
                 result.add_updated(d.id)
-            elif dedup is not None and dedup.is_duplicate(i, d):
+            elif dedup is not None and dedup.is_duplicate(i, d.content):
                 result.add_deduplicated(d.id)
                 continue
             elif opts.max_documents is not None and live + result.inserted >= opts.max_documents:
-                result.add_failure(d.id, f"max_documents limit of {opts.max_documents} reached; not inserted")
+                result.add_over_limit(d.id, opts.max_documents)
                 continue
             else:
                 result.add_inserted(d.id)
@@ -437,57 +431,23 @@ class QdrantCollectionBase(SharedStateCollection):
 # ------------------------------------------------------------------ dedup
 
 
-class Dedup:
-    """Duplicate checks of one upsert call, in order (same rules as the memory backend), against
-    the stored live documents (minus those this call replaced) and what this call wrote so far.
-    Stored matches are looked up for a chunk of new documents at once: one scroll for content
-    hashes, batched exact queries for vectors. ``unit`` holds the unit vectors of the whole batch,
-    ``new`` the batch indices of documents that are not updates."""
+class Dedup(BatchDedup):
+    """:class:`~aixpy.vectorstores._dedup.BatchDedup` against the stored points: one scroll for the
+    content hashes of the new documents; stored near vectors looked up for a chunk of new documents at
+    once (batched exact queries). Keys are point ids."""
 
-    CHUNK = 64  # new documents compared per matrix product (one BLAS call instead of 64)
     TOP = 4
 
     def __init__(self, coll: QdrantCollectionBase, docs: list[PreparedDoc], new: list[int], unit: F32) -> None:
+        super().__init__(coll.options.dedup_threshold, unit, new)
         self.coll = coll
-        self.threshold = coll.options.dedup_threshold - 1e-6
-        self.unit, self.new = unit, new
-        self.pos = {i: k for k, i in enumerate(new)}  # batch index -> rank among the new documents
-        self.hashes: set[str] = set()
-        self.rows: list[int] = []  # batch indices written by this call (non-zero vectors)
-        self.replaced: set[str] = set()
-        self._block: tuple[int, int, F32] | None = None
         self.hits: dict[int, list[str]] = {}  # batch index -> stored point ids with cosine >= threshold
-        self.stored_sha: dict[str, set[str]] = {}
         self._matrix: tuple[list[str], F32] | None = None
-        shas = list({content_sha256(docs[i].doc.content) for i in new if docs[i].doc.content})
+        shas = new_hashes(docs, new)
         if shas:
             node = qf.all_of((qf.live_node(utcnow()), qf.MatchAny(qf.F_SHA, tuple(shas))))
             for r in coll._scroll(node, [qf.F_SHA]):
                 self.stored_sha.setdefault(r.payload[qf.F_SHA], set()).add(str(r.id))
-
-    def near_written(self, i: int, content: str) -> bool:
-        """Same content (non-empty) as, or cosine >= threshold with, a document this call wrote."""
-        if content and content_sha256(content) in self.hashes:
-            return True
-        if not self.rows or not np.any(self.unit[i]):
-            return False
-        start = self.pos[i] - self.pos[i] % self.CHUNK
-        if self._block is None or self._block[0] != start:
-            chunk = self.new[start:start + self.CHUNK]
-            self._block = (start, len(self.rows), self.unit[self.rows] @ self.unit[chunk].T)
-        _, n0, sims = self._block
-        if n0 and float(sims[:, self.pos[i] - start].max()) >= self.threshold:
-            return True
-        later = self.rows[n0:]
-        return bool(later) and float(np.max(self.unit[later] @ self.unit[i])) >= self.threshold
-
-    def written(self, i: int, pid: str, content: str, *, updated: bool) -> None:
-        if content:
-            self.hashes.add(content_sha256(content))
-        if np.any(self.unit[i]):
-            self.rows.append(i)
-        if updated:
-            self.replaced.add(pid)
 
     def _nearest(self, vecs: list[F32], limit: int) -> list[list[tuple[str, float]]]:
         """Exact top-``limit`` stored live rows (cosine collections store unit vectors: dot = cosine)."""
@@ -500,8 +460,8 @@ class Dedup:
 
     def _lookup(self, i: int) -> None:
         """Stored near-duplicates of the chunk of new documents that holds batch index ``i``."""
-        k = self.pos[i] - self.pos[i] % self.CHUNK
-        chunk = [j for j in self.new[k:k + self.CHUNK] if np.any(self.unit[j])]
+        k = self.pos[i] - self.pos[i] % CHUNK
+        chunk = [j for j in self.new[k:k + CHUNK] if np.any(self.unit[j])]
         if self.coll.metric == "cosine":
             for j, hits in zip(chunk, self._nearest([self.unit[j] for j in chunk], self.TOP), strict=True):
                 self.hits[j] = [p for p, c in hits if c >= self.threshold]
@@ -519,17 +479,10 @@ class Dedup:
         for c, j in enumerate(chunk):
             self.hits[j] = [ids[r] for r in np.flatnonzero(sims[:, c] >= self.threshold)]
 
-    def is_duplicate(self, i: int, doc: Document) -> bool:
-        unit = self.unit[i]
-        if self.near_written(i, doc.content):
-            return True
-        if doc.content and any(p not in self.replaced for p in self.stored_sha.get(content_sha256(doc.content), ())):
-            return True
-        if not np.any(unit):
-            return False
+    def near_stored(self, i: int) -> bool:
         if i not in self.hits:
             self._lookup(i)
         fresh = [p for p in self.hits[i] if p not in self.replaced]
         if fresh == ["*"]:  # every hit seen was replaced by this call: ask again without them
-            return any(c >= self.threshold for _, c in self._nearest([unit], 1)[0])
+            return any(c >= self.threshold for _, c in self._nearest([self.unit[i]], 1)[0])
         return bool(fresh)

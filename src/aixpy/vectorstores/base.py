@@ -18,7 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from aixpy.errors import CapacityError, InvalidInputError
+from aixpy.errors import InvalidInputError
 from aixpy.vectorstores.filters import Filter
 from aixpy.vectorstores.types import (
     METRICS,
@@ -195,9 +195,8 @@ class BaseCollection(ABC):
     @staticmethod
     def _single(result: UpsertResult) -> UpsertResult:
         """A one-document upsert raises what a batch would report (capacity or invalid input)."""
-        if result.failed:
-            msg = result.errors[0]
-            raise CapacityError(msg) if "max_documents" in msg else InvalidInputError(msg)
+        if result.errors:
+            raise result.errors[0].error
         return result
 
     def upsert_batch(self, docs: Sequence[Document]) -> UpsertResult:

@@ -442,17 +442,17 @@ class FirestoreCollection(SharedStateCollection):
                 d.created_at = old.doc.created_at
             if old is not None:
                 result.add_updated(d.id)
-            elif dedup is not None and dedup.is_duplicate(i):
+            elif dedup is not None and dedup.is_duplicate(i, d.content):
                 result.add_deduplicated(d.id)
                 continue
             elif opts.max_documents is not None and count + result.inserted >= opts.max_documents:
-                result.add_failure(d.id, f"max_documents limit of {opts.max_documents} reached; not inserted")
+                result.add_over_limit(d.id, opts.max_documents)
                 continue
             else:
                 result.add_inserted(d.id)
             writes.append(p.Write(update=p.Document(name=names[i], fields=fc.document_fields(d, pd.vector.tolist()))))
             if dedup is not None:
-                dedup.written(i, replaced=names[i] if old is not None else None)
+                dedup.written(i, names[i], d.content, updated=old is not None)
         conn.commit(writes)
         return result
 

@@ -27,9 +27,10 @@ import numpy.typing as npt
 from aixpy.config.stores import MemoryStoreConfig, VectorStoreConfig
 from aixpy.errors import InvalidInputError, StoreError
 from aixpy.vectorstores import _memory_snapshot as snap
+from aixpy.vectorstores._dedup import content_hash, unit_rows
 from aixpy.vectorstores._memory_ann import AnnSettings, HnswIndex, load_faiss
 from aixpy.vectorstores._memory_filter import FilterIndex
-from aixpy.vectorstores._memory_search import Dedup, content_hash, select_candidates
+from aixpy.vectorstores._memory_search import Dedup, select_candidates
 from aixpy.vectorstores.base import BaseCollection, CollectionOptions, PreparedDoc, VectorStore
 from aixpy.vectorstores.filters import Filter, parse
 from aixpy.vectorstores.types import (
@@ -232,11 +233,9 @@ class MemoryCollection(BaseCollection):
         if self._dimensions is None:
             self._dimensions = int(docs[0].vector.shape[0])
             self._vecs = np.empty((0, self._dimensions), dtype=np.float32)
-        v64 = np.stack([p.vector for p in docs]).astype(np.float64)
-        norms = np.sqrt(np.einsum("ij,ij->i", v64, v64))
-        safe = np.where(norms > 0, norms, 1.0)[:, None]
-        unit = (v64 / safe).astype(np.float32)
-        stored = unit if self._normalized else v64.astype(np.float32)
+        unit64, norms = unit_rows([p.vector for p in docs])
+        unit = unit64.astype(np.float32)
+        stored = unit if self._normalized else np.stack([p.vector for p in docs]).astype(np.float32)
         norms32 = norms.astype(np.float32)
         dedup = Dedup(self, [i for i, p in enumerate(docs) if p.doc.id not in self._rows], unit) \
             if self.options.dedup else None
@@ -254,7 +253,7 @@ class MemoryCollection(BaseCollection):
                 result.add_deduplicated(doc.id)
                 continue
             elif limit is not None and self._n >= limit:
-                result.add_failure(doc.id, f"max_documents limit of {limit} reached; not inserted")
+                result.add_over_limit(doc.id, limit)
                 continue
             else:
                 row = self._append(doc, stored[i], float(norms32[i]))

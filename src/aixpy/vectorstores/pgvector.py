@@ -45,6 +45,7 @@ from aixpy.config.stores import VectorStoreConfig
 from aixpy.errors import (
     AixpyError,
     ConfigError,
+    DimensionMismatchError,
     InvalidInputError,
     MissingDependencyError,
     StoreError,
@@ -161,7 +162,7 @@ class PgvectorCollection(SharedStateCollection):
         elif options.dimensions != dims:
             result = UpsertResult()
             for p in docs:
-                result.add_failure(p.doc.id, f"embedding has {dims} dimensions, expected {options.dimensions}")
+                result.add_failure(p.doc.id, DimensionMismatchError(options.dimensions, dims))
             return result, options
         now = utcnow()
         yield q.execute(f"DELETE FROM {h.table} WHERE expires_at <= %(now)s", {"now": now})

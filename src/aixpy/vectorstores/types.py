@@ -16,12 +16,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
+from aixpy.errors import AixpyError, CapacityError
+
 if TYPE_CHECKING:
     from aixpy.vectorstores.filters import Filter
 
 __all__ = [
     "DeleteResult",
     "Document",
+    "DocumentError",
     "Match",
     "Metric",
     "Query",
@@ -133,6 +136,38 @@ class QueryResult:
         return iter(self.matches)
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class DocumentError:
+    """Why one document of an upsert was not stored: its id and the typed error.
+
+    ``str()`` is ``"<id>: <message>"``; ``error`` is what a one-document ``upsert`` raises
+    (:class:`~aixpy.errors.CapacityError` for ``max_documents``, an
+    :class:`~aixpy.errors.InvalidInputError` such as :class:`~aixpy.errors.DimensionMismatchError`...).
+    """
+
+    doc_id: str
+    error: AixpyError
+
+    @property
+    def type(self) -> type[AixpyError]:
+        return type(self.error)
+
+    @property
+    def message(self) -> str:
+        return str(self.error)
+
+    def __str__(self) -> str:
+        return f"{self.doc_id}: {self.error}"
+
+    def __eq__(self, other: object) -> bool:  # exceptions compare by identity: compare what they say
+        if not isinstance(other, DocumentError):
+            return NotImplemented
+        return (self.doc_id, self.type, self.message) == (other.doc_id, other.type, other.message)
+
+    def __hash__(self) -> int:
+        return hash((self.doc_id, self.type, self.message))
+
+
 @dataclass(slots=True)
 class UpsertResult:
     """Outcome of an upsert. Nothing is silent: every input id is in exactly one bucket."""
@@ -141,7 +176,7 @@ class UpsertResult:
     updated: int = 0
     failed: int = 0
     failed_ids: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
+    errors: list[DocumentError] = field(default_factory=list)
     deduplicated: int = 0
     deduplicated_ids: list[str] = field(default_factory=list)
     inserted_ids: list[str] = field(default_factory=list)
@@ -163,10 +198,14 @@ class UpsertResult:
         self.deduplicated += 1
         self.deduplicated_ids.append(doc_id)
 
-    def add_failure(self, doc_id: str, error: BaseException | str) -> None:
+    def add_failure(self, doc_id: str, error: AixpyError) -> None:
         self.failed += 1
         self.failed_ids.append(doc_id)
-        self.errors.append(f"{doc_id}: {error}")
+        self.errors.append(DocumentError(doc_id, error))
+
+    def add_over_limit(self, doc_id: str, max_documents: int) -> None:
+        """``doc_id`` was not inserted: the collection holds ``max_documents`` already."""
+        self.add_failure(doc_id, CapacityError(f"max_documents limit of {max_documents} reached; not inserted"))
 
     def merge(self, other: UpsertResult) -> None:
         self.inserted += other.inserted

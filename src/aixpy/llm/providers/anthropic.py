@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Unpack
 
-from aixpy.http import URLPolicy
+from aixpy.http import URLPolicy, endpoint_target, resolve_key
 from aixpy.llm._http import HttpChatModel, HttpOptions
 from aixpy.llm.codecs.anthropic_messages import API_VERSION, AnthropicMessagesAPI
 from aixpy.llm.model import Capabilities
-from aixpy.llm.providers._common import endpoint_target, resolve_key
 from aixpy.llm.registry import ProviderSettings
 
 __all__ = ["BASE_URL", "DEFAULT_MODEL", "ENV_KEYS", "AnthropicModel", "create"]

@@ -23,13 +23,12 @@ from collections.abc import Mapping
 from typing import Any, Unpack
 from urllib.parse import urlsplit
 
-from aixpy.http import URLPolicy
+from aixpy.http import URLPolicy, check_endpoint, endpoint_target, resolve_key
 from aixpy.llm._http import HttpChatModel, HttpOptions
 from aixpy.llm.codecs._common import WireAPI
 from aixpy.llm.codecs.hf_tgi import TextGenerationAPI, TGIChatAPI
 from aixpy.llm.codecs.openai_chat import OpenAIChatAPI
 from aixpy.llm.model import Capabilities
-from aixpy.llm.providers._common import endpoint_target, resolve_key
 from aixpy.llm.registry import ProviderSettings
 
 __all__ = ["DEFAULT_MODEL", "ENV_KEYS", "ROUTER_URL", "SERVERLESS_URL", "HuggingFaceModel", "create"]
@@ -62,7 +61,7 @@ class HuggingFaceModel(HttpChatModel):
     def __init__(self, model: str = DEFAULT_MODEL, *, api_key: Any = None, endpoint: str | None = None,
                  text_generation: bool = False, wait_for_model: bool | None = None, policy: URLPolicy | None = None,
                  environ: Mapping[str, str] | None = None, **options: Unpack[HttpOptions]) -> None:
-        if endpoint is not None and urlsplit(endpoint).hostname in LEGACY_HOSTS:
+        if endpoint is not None and urlsplit(check_endpoint(endpoint)).hostname in LEGACY_HOSTS:
             logger.info("endpoint %s is HuggingFace's retired Inference API; using the router instead", endpoint)
             endpoint = None
         key = resolve_key(api_key, ENV_KEYS, provider=PROVIDER, environ=environ, required=_hosted(endpoint))

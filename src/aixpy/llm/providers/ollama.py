@@ -8,24 +8,23 @@ configured host; a remote https host gets the public policy. Every model costs 0
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Unpack
-from urllib.parse import urlsplit, urlunsplit
 
-from aixpy.errors import AixpyError, ConfigError
-from aixpy.http import URLPolicy
+from aixpy.errors import AixpyError
+from aixpy.http import URLPolicy, endpoint_target, server_url
 from aixpy.llm._http import HttpChatModel, HttpOptions
 from aixpy.llm.codecs import ollama as codec
 from aixpy.llm.codecs.ollama import LocalModel, OllamaAPI
 from aixpy.llm.model import Capabilities
-from aixpy.llm.providers._common import endpoint_target
 from aixpy.llm.registry import ProviderSettings
 
 __all__ = ["DEFAULT_HOST", "DEFAULT_MODEL", "LocalModel", "OllamaModel", "base_url", "create"]
 
 PROVIDER = "ollama"
 DEFAULT_HOST = codec.DEFAULT_BASE_URL
+HOST_ENV = "OLLAMA_HOST"
+DEFAULT_PORT = 11434
 DEFAULT_MODEL = "llama3.2"
 DEFAULT_TIMEOUT = 300.0
 CAPABILITIES = Capabilities(tools=True, json_schema=True, vision=True)
@@ -33,26 +32,7 @@ CAPABILITIES = Capabilities(tools=True, json_schema=True, vision=True)
 
 def base_url(endpoint: str | None = None, environ: Mapping[str, str] | None = None) -> str:
     """The server URL from ``endpoint``, else ``OLLAMA_HOST``, else ``http://localhost:11434``."""
-    env = os.environ if environ is None else environ
-    raw = (endpoint or env.get("OLLAMA_HOST") or DEFAULT_HOST).strip()
-    if "://" not in raw:
-        raw = "http://" + raw
-        default_port: int | None = 11434
-    else:
-        default_port = None
-    parts = urlsplit(raw)
-    try:
-        port = parts.port
-    except ValueError:
-        raise ConfigError(f"invalid Ollama address {raw!r}", path="OLLAMA_HOST") from None
-    host = parts.hostname
-    if not host or parts.scheme not in ("http", "https"):
-        raise ConfigError(f"invalid Ollama address {raw!r}", path="OLLAMA_HOST")
-    if host in ("0.0.0.0", "::"):
-        host = "127.0.0.1" if host == "0.0.0.0" else "::1"
-    port = port or default_port
-    netloc = (f"[{host}]" if ":" in host else host) + (f":{port}" if port else "")
-    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+    return server_url(endpoint, env_var=HOST_ENV, default_url=DEFAULT_HOST, default_port=DEFAULT_PORT, environ=environ)
 
 
 class OllamaModel(HttpChatModel):

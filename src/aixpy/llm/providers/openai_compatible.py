@@ -12,11 +12,10 @@ from collections.abc import Mapping
 from typing import Any, Unpack
 
 from aixpy.errors import ConfigError
-from aixpy.http import URLPolicy
+from aixpy.http import URLPolicy, endpoint_target, secret
 from aixpy.llm._http import HttpChatModel, HttpOptions
 from aixpy.llm.codecs.openai_chat import OpenAIChatAPI
 from aixpy.llm.model import Capabilities
-from aixpy.llm.providers._common import endpoint_target, secret
 from aixpy.llm.registry import ProviderSettings
 
 __all__ = ["OpenAICompatibleModel", "create"]

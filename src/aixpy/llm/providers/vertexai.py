@@ -20,12 +20,11 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Unpack
 
 from aixpy.errors import AuthenticationError, ConfigError, MissingDependencyError
-from aixpy.http import URLPolicy
+from aixpy.http import URLPolicy, endpoint_target
 from aixpy.llm._http import HttpChatModel, HttpOptions
 from aixpy.llm.codecs import gemini as codec
 from aixpy.llm.codecs.gemini import VertexAPI
 from aixpy.llm.model import Capabilities
-from aixpy.llm.providers._common import endpoint_target
 from aixpy.llm.registry import ProviderSettings
 
 __all__ = ["DEFAULT_LOCATION", "DEFAULT_MODEL", "GoogleADCTokens", "VertexAIModel", "create"]
