@@ -29,6 +29,7 @@ demo: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
+	PYTHONPATH=src $(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -55,6 +56,7 @@ services:
 test: $(STAMP) services
 	$(BIN)/ruff check src tests bench scripts
 	$(BIN)/mypy
+	PYTHONPATH=src $(BIN)/lint-imports
 	$(BIN)/python scripts/llama_server.py --venv $(VENV)
 	$(BIN)/python scripts/tiktoken_cache.py
 	$(BIN)/pytest -q -ra
