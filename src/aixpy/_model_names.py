@@ -6,6 +6,9 @@ module docstring has the detection table). It sits below both, importing only :m
 and :mod:`aixpy.errors`, so config validates ``model:`` without importing the LLM layer and
 ``aixpy.llm`` tells model names apart without importing config (pydantic).
 
+:data:`EMBEDDINGS` and :data:`VECTORSTORES` are the name tables of the other two kinds, here for the
+same reason (the config loader checks ``provider:`` names without importing those packages).
+
 :data:`PROVIDERS` is the one table of LLM provider names: :func:`aixpy.llm.register` and the
 ``aixpy.llm`` entry points add to it, so config validation sees third-party names as well. Its
 built-ins are lazy ``"module:function"`` paths; nothing of :mod:`aixpy.llm` is imported here.
@@ -21,7 +24,7 @@ from typing import Any
 from aixpy._registry import Registry
 from aixpy.errors import InvalidInputError
 
-__all__ = ["ALIASES", "BUILTINS", "PROVIDERS", "detect", "split"]
+__all__ = ["ALIASES", "BUILTINS", "EMBEDDINGS", "PROVIDERS", "VECTORSTORES", "detect", "split"]
 
 BUILTINS: dict[str, str] = {
     name: f"aixpy.llm.providers.{name}:create"
@@ -32,6 +35,16 @@ ALIASES = {"vertex": "vertexai", "google": "gemini", "hf": "huggingface", "grok"
            "openai-compatible": "openai_compatible", "vllm": "openai_compatible", "llamacpp": "openai_compatible"}
 PROVIDERS: Registry[Any] = Registry("LLM", "aixpy.llm", BUILTINS, ALIASES)
 """Every LLM provider name -> its factory (typed in :mod:`aixpy.llm.registry`)."""
+
+EMBEDDINGS: Registry[Any] = Registry("embeddings", "aixpy.embeddings", {
+    name: f"aixpy.embeddings.{module}:create" for name, module in (
+        ("local", "local"), ("hash", "hashing"), ("openai", "openai"), ("huggingface", "huggingface"),
+        ("huggingface_tei", "tei"), ("ollama", "ollama"))})
+"""Every embeddings provider name (:func:`aixpy.embeddings.register` adds to it; the config loader
+checks ``embeddings.provider`` against it)."""
+VECTORSTORES: Registry[Any] = Registry("vector store", "aixpy.vectorstores", {
+    name: f"aixpy.vectorstores.{name}:create" for name in ("memory", "qdrant", "pgvector", "firestore")})
+"""Every vector-store backend name (:func:`aixpy.vectorstores.register` adds to it)."""
 
 _OPENAI = re.compile(r"^(?:gpt-|chatgpt-|o[134](?:-|$))")
 _TRUE = frozenset({"1", "true", "yes", "on"})

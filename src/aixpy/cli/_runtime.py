@@ -14,7 +14,7 @@ import contextlib
 import dataclasses
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -60,6 +60,8 @@ class Runtime:
     source: str  # where the config came from, for humans
     embeddings: EmbeddingsConfig
     vectorstore: VectorStoreConfig
+    # key path -> ${VAR}s not set, in provider blocks no provider selects (AixpyConfig.unresolved_variables)
+    unresolved: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ overrides
 
@@ -120,6 +122,14 @@ class Runtime:
             raise ConfigError("provider huggingface_tei needs the TEI server's address: set "
                               "embeddings.huggingface_tei.endpoint in the config", path="embeddings.huggingface_tei")
         return dataclasses.replace(self, embeddings=emb.model_copy(update=update))
+
+    def check_unresolved(self) -> None:
+        """ConfigError when a block selected (by the file or by --store/--provider) uses a variable
+        that is not set: the file only leaves those unresolved in blocks no provider selects."""
+        used = (f"embeddings.{self.embeddings.provider}", f"vectorstore.{self.vectorstore.provider}")
+        for path, names in self.unresolved.items():
+            if path.startswith(tuple(u + c for u in used for c in ".[")):
+                raise ConfigError(f"environment variable {', '.join(names)} is not set", path=path)
 
     # ------------------------------------------------------------------ opening things
 
@@ -215,5 +225,8 @@ def resolve(config_path: str | None, *, store: str | None = None, provider: str 
                      EmbeddingsConfig(), default_vectorstore())
     else:
         cfg = load_config(found)
-        rt = Runtime(str(found), cfg.embeddings or EmbeddingsConfig(), cfg.vectorstore or default_vectorstore())
-    return rt.with_store(store).with_embedder(provider, model)
+        rt = Runtime(str(found), cfg.embeddings or EmbeddingsConfig(), cfg.vectorstore or default_vectorstore(),
+                     cfg.unresolved_variables)
+    rt = rt.with_store(store).with_embedder(provider, model)
+    rt.check_unresolved()
+    return rt
