@@ -27,6 +27,7 @@ from aixpy.config._base import (
     parse_duration,
     quote,
 )
+from aixpy.errors import UserError
 
 __all__ = [
     "AgentConfig",
@@ -84,10 +85,13 @@ def infer_provider(model: str) -> str | None:
     with the providers registered through :func:`aixpy.llm.register` or entry points):
     ``claude*`` -> anthropic, ``gemini*`` -> gemini, ``grok*`` -> xai, ``gpt-*``/``o1``... -> openai,
     ``org/model`` -> huggingface, ``name:tag`` -> ollama. Unlike aixgo, unknown names are *not* sent
-    to OpenAI.
+    to OpenAI, and a near miss of a provider name (``antropic:...``) is ``None``, never Ollama.
     """
     if ":" in model:
-        return _model_names.split(model, _model_names.PROVIDERS, environ={})[0]
+        try:
+            return _model_names.split(model, _model_names.PROVIDERS, environ={})[0]
+        except UserError:  # a mistyped provider (``antropic:claude-3-5-haiku-latest``) is no provider
+            return None
     return _model_names.detect(model, vertex=False)
 
 

@@ -8,10 +8,11 @@ from typing import Any
 
 from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 
+from aixpy import _model_names
 from aixpy.config._base import ConfigValueError, StrictModel, quote
 from aixpy.config.llm import AgentConfig, ModelServiceConfig, ObservabilityConfig, infer_provider
 from aixpy.config.stores import EmbeddingsConfig, VectorStoreConfig
-from aixpy.errors import redact
+from aixpy.errors import UnknownProviderError, redact
 
 __all__ = ["TOP_LEVEL_KEYS", "AixpyConfig", "is_secret_key"]
 
@@ -126,7 +127,13 @@ class AixpyConfig(StrictModel):
 def _check_model_ref(
     model: str | None, provider: str | None, services: dict[str, int], loc: tuple[str | int, ...]
 ) -> None:
-    if model is None or provider is not None or model in services or infer_provider(model):
+    if model is None or provider is not None or model in services:
+        return
+    try:
+        _model_names.split(model, _model_names.PROVIDERS, environ={})
+    except UnknownProviderError as exc:  # antropic:claude-3-5-haiku-latest: did you mean anthropic:...?
+        raise ConfigValueError(str(exc), *loc) from None
+    if infer_provider(model):
         return
     close = difflib.get_close_matches(model, list(services), n=1, cutoff=0.6)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
