@@ -52,3 +52,12 @@ def test_selecting_a_block_with_an_unset_variable_is_refused(config: Path) -> No
     assert info.value.path == "vectorstore.pgvector.connection_string"
     with pytest.raises(ConfigError, match="AIXPY_TEST_UNSET_OPENAI_KEY is not set"):
         resolve(str(config), provider="openai")
+
+
+def test_bench_does_not_run_a_block_whose_variable_is_unset(config: Path) -> None:
+    res = CliRunner().invoke(app, ["bench", "embeddings", "--config", str(config), "--texts", "3", "--single", "1",
+                                   "--rounds", "1"])
+    text = res.stdout + res.stderr
+    assert res.exit_code == 1, text
+    assert "hash" in text
+    assert "AIXPY_TEST_UNSET_OPENAI_KEY is not set" in text
