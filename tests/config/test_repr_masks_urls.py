@@ -147,3 +147,10 @@ def test_a_password_containing_at_and_a_bare_userinfo_url_are_masked() -> None:
     tricky = QdrantStoreConfig(url=f"https://user:{PASSWORD}@x@host:6333")
     assert PASSWORD not in repr(tricky)
     assert "@x@" not in repr(tricky)
+
+
+def test_the_redacted_dump_masks_a_password_containing_at() -> None:
+    cfg = load_config_str("vectorstore:\n  provider: qdrant\n  qdrant: {url: '${U}'}\n",
+                          env={"U": f"https://user:{PASSWORD}@x@host:6333"})
+    assert PASSWORD not in cfg.dump_yaml()
+    assert "@x@" not in cfg.dump_yaml()

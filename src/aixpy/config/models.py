@@ -9,10 +9,10 @@ from typing import Any
 from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 
 from aixpy import _model_names
-from aixpy.config._base import ConfigValueError, StrictModel, quote
+from aixpy.config._base import ConfigValueError, StrictModel, mask_urls, quote
 from aixpy.config.llm import AgentConfig, ModelServiceConfig, ObservabilityConfig, infer_provider
 from aixpy.config.stores import EmbeddingsConfig, VectorStoreConfig
-from aixpy.errors import UnknownProviderError, redact
+from aixpy.errors import UnknownProviderError
 
 __all__ = ["TOP_LEVEL_KEYS", "AixpyConfig", "is_secret_key"]
 
@@ -152,6 +152,4 @@ def _scrub(value: Any) -> Any:
         }
     if isinstance(value, list):
         return [_scrub(v) for v in value]
-    if isinstance(value, str) and "://" in value:
-        return redact(value)
-    return value
+    return mask_urls(value)
