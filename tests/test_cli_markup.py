@@ -120,8 +120,10 @@ def test_collections_print_names_and_models_as_text(work: Path) -> None:
 
 
 def test_models_and_bench_print_names_as_text(work: Path) -> None:
-    out = shown(cli("models", "--provider", "[/b]\x1b[31m"))
+    out = shown(cli("models"))
     assert "prices in $ per 1M tokens" in out
+    out = shown(cli("models", "--provider", "[/b]\x1b[31m"), 2)   # an unknown provider (issue 13 item 9)
+    assert out.startswith("error: unknown LLM provider '[/b]")
     out = shown(cli("models", "--live", "--provider", "[/b]x"), 2)
     assert out.startswith("error:")
     res = cli("bench", "embeddings", "--providers", "hash,[/b]x\x1b[2J", "--texts", "3", "--single", "1",

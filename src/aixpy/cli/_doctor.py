@@ -97,6 +97,10 @@ def run_doctor(config_path: str | None, out: Console, err: Console) -> int:
         err.print(error_line(e), soft_wrap=True)
         return 2 if isinstance(e, UserError) else 1
     row("config", True, rt.source)
+    for path, variables in rt.unresolved.items():
+        block = ".".join(path.split(".")[:2])
+        row(f"  {path}", None, f"${', $'.join(variables)} not set: {block} is not the selected provider, "
+            "so it is unused; set it before selecting that block")
 
     emb = _check(row, f"embeddings: {rt.embeddings.provider}", rt.open_embedder)
     if emb is not None:

@@ -133,6 +133,15 @@ def _summary(r: Any) -> str:
     return f"{r.provider}:{r.model} · {r.finish_reason} · {tokens} · {cost} · {r.latency_ms:.0f} ms"
 
 
+def _known_provider(name: str) -> str:
+    """``--provider``'s canonical name; UnknownProviderError (exit 2) with a did-you-mean otherwise."""
+    from aixpy._model_names import PROVIDERS, close_provider, unknown_provider
+
+    if name in PROVIDERS:
+        return PROVIDERS.canonical(name)
+    raise unknown_provider(PROVIDERS.kind, name, PROVIDERS.names(), close_provider(name, PROVIDERS))
+
+
 def models(
     provider: Annotated[str | None, typer.Option(help="Only this provider's models.")] = None,
     live: Annotated[bool, typer.Option("--live", help="Ask the provider's API which models it serves "
@@ -145,6 +154,8 @@ def models(
     from aixpy.llm.pricing import PRICES, PRICES_AS_OF
 
     with _errors():
+        if provider:
+            provider = _known_provider(provider)
         if live:
             if not provider:
                 raise UserError("--live needs --provider (e.g. --provider ollama)")

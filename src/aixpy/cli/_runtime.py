@@ -14,7 +14,7 @@ import contextlib
 import dataclasses
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -60,6 +60,8 @@ class Runtime:
     source: str  # where the config came from, for humans
     embeddings: EmbeddingsConfig
     vectorstore: VectorStoreConfig
+    # key path -> ${VAR}s not set, in provider blocks no provider selects (AixpyConfig.unresolved_variables)
+    unresolved: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ overrides
 
@@ -90,7 +92,7 @@ class Runtime:
                     f"in the config or the {' or '.join(PROJECT_ENVS)} environment variable "
                     "(FIRESTORE_EMULATOR_HOST selects the emulator)", path="vectorstore.firestore")
             update["firestore"] = FirestoreStoreConfig(project_id=project)
-        return dataclasses.replace(self, vectorstore=vs.model_copy(update=update))
+        return dataclasses.replace(self, vectorstore=vs.model_copy(update=update)).check_unresolved()
 
     def with_embedder(self, provider: str | None, model: str | None = None) -> Runtime:
         """This runtime with ``embeddings.provider`` / its ``model`` overridden (``None``: unchanged)."""
@@ -119,7 +121,16 @@ class Runtime:
         if name == "huggingface_tei" and block is None:
             raise ConfigError("provider huggingface_tei needs the TEI server's address: set "
                               "embeddings.huggingface_tei.endpoint in the config", path="embeddings.huggingface_tei")
-        return dataclasses.replace(self, embeddings=emb.model_copy(update=update))
+        return dataclasses.replace(self, embeddings=emb.model_copy(update=update)).check_unresolved()
+
+    def check_unresolved(self) -> Runtime:
+        """This runtime; ConfigError when a block selected (by the file, --store, --provider or bench)
+        uses a variable that is not set: a file leaves those unresolved only in blocks no provider selects."""
+        used = (f"embeddings.{self.embeddings.provider}", f"vectorstore.{self.vectorstore.provider}")
+        for path, names in self.unresolved.items():
+            if path.startswith(tuple(u + c for u in used for c in ".[")):
+                raise ConfigError(f"environment variable {', '.join(names)} is not set", path=path)
+        return self
 
     # ------------------------------------------------------------------ opening things
 
@@ -215,5 +226,6 @@ def resolve(config_path: str | None, *, store: str | None = None, provider: str 
                      EmbeddingsConfig(), default_vectorstore())
     else:
         cfg = load_config(found)
-        rt = Runtime(str(found), cfg.embeddings or EmbeddingsConfig(), cfg.vectorstore or default_vectorstore())
-    return rt.with_store(store).with_embedder(provider, model)
+        rt = Runtime(str(found), cfg.embeddings or EmbeddingsConfig(), cfg.vectorstore or default_vectorstore(),
+                     cfg.unresolved_variables)
+    return rt.check_unresolved().with_store(store).with_embedder(provider, model)

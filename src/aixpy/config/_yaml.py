@@ -7,15 +7,16 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
+from aixpy.config._base import cap_message
 from aixpy.config.models import is_secret_key
 from aixpy.errors import ConfigError
 
 if TYPE_CHECKING:
     import yaml
 
-__all__ = ["MAX_ALIASES", "MAX_BYTES", "MAX_DEPTH", "MAX_NODES", "read_yaml"]
+__all__ = ["MAX_ALIASES", "MAX_BYTES", "MAX_DEPTH", "MAX_NODES", "Missing", "missing_message", "read_yaml"]
 
 MAX_BYTES = 10 * 1024 * 1024
 MAX_DEPTH = 20
@@ -39,16 +40,38 @@ class _SubstitutionError(Exception):
     pass
 
 
-def _expand(text: str, env: Mapping[str, str]) -> tuple[str, list[str]]:
-    """Replace ``${VAR}``, ``${VAR:-default}`` and ``$$``; return the text and the variables used."""
+class Missing(NamedTuple):
+    """A string value that names environment variables which are not set (and have no default)."""
+
+    path: str
+    line: int | None
+    names: tuple[str, ...]
+
+
+def _cut(name: str) -> str:
+    return name if len(name) <= 60 else name[:60] + "…"
+
+
+def missing_message(names: tuple[str, ...]) -> str:
+    """``environment variable X is not set (...)``, or the plural for several."""
+    if len(names) == 1:
+        name = _cut(names[0])
+        return f"environment variable {name} is not set (set it, or give a default with ${{{name}:-default}})"
+    return f"environment variables {', '.join(_cut(n) for n in names)} are not set (set them, or give defaults)"
+
+
+def _expand(text: str, env: Mapping[str, str]) -> tuple[str, list[str], list[str]]:
+    """Replace ``${VAR}``, ``${VAR:-default}`` and ``$$``; return the text, the variables used and the
+    variables missing (not set, no default: left as written)."""
     out: list[str] = []
     used: list[str] = []
+    missing: list[str] = []
     i = 0
     while True:
         j = text.find("$", i)
         if j < 0:
             out.append(text[i:])
-            return "".join(out), used
+            return "".join(out), used, missing
         out.append(text[i:j])
         nxt = text[j + 1 : j + 2]
         if nxt == "$":
@@ -62,19 +85,19 @@ def _expand(text: str, env: Mapping[str, str]) -> tuple[str, list[str]]:
             m = _VAR_BODY.fullmatch(body)
             if m is None:
                 raise _SubstitutionError(
-                    f"invalid variable reference '${{{body}}}': use ${{NAME}} or ${{NAME:-default}}"
+                    f"invalid variable reference '${{{_cut(body)}}}': use ${{NAME}} or ${{NAME:-default}}"
                 )
             name, default = m.group(1), m.group(2)
             value = env.get(name)
             if value is None or (value == "" and default is not None):
                 if default is None:
-                    raise _SubstitutionError(
-                        f"environment variable {name} is not set "
-                        f"(set it, or give a default with ${{{name}:-default}})"
-                    )
-                value = default
+                    missing.append(name)
+                    value = text[j : end + 1]
+                else:
+                    value = default
+            else:
+                used.append(name)
             out.append(value)
-            used.append(name)
             i = end + 1
         else:
             out.append("$")
@@ -133,7 +156,11 @@ def _loader_class() -> type[yaml.SafeLoader]:
     return Loader
 
 
-def read_yaml(text: str, source: str, env: Mapping[str, str]) -> tuple[Any, dict[str, int], set[str]]:
+def read_yaml(
+    text: str, source: str, env: Mapping[str, str]
+) -> tuple[Any, dict[str, int], set[str], list[Missing]]:
+    """The data, the line of every key path, the secret values seen, and the string values that name
+    variables which are not set (left as written: the loader decides whether that is an error)."""
     import yaml
 
     problem: str
@@ -164,10 +191,10 @@ def read_yaml(text: str, source: str, env: Mapping[str, str]) -> tuple[Any, dict
             problem = f"invalid YAML: {type(exc).__name__}"
         else:
             if node is None:
-                return None, {}, set()
+                return None, {}, set(), []
             builder = _Builder(loader, source, env)
             data = builder.build(node, "", 1, None)
-            return data, builder.lines, builder.secrets
+            return data, builder.lines, builder.secrets, builder.missing
     finally:
         loader.dispose()
     raise ConfigError(problem, file=source, line=line)
@@ -182,13 +209,15 @@ class _Builder:
         self.env = env
         self.lines: dict[str, int] = {}
         self.secrets: set[str] = set()
+        self.missing: list[Missing] = []
         self.count = 0
         self.seen: set[int] = set()
         self.active: set[int] = set()
         self.expanded = False
 
     def error(self, message: str, path: str, line: int | None) -> ConfigError:
-        return ConfigError(message, file=self.source, path=path or None, line=line)
+        shown = path if len(path) <= 200 else path[:200] + "…"
+        return ConfigError(cap_message(message), file=self.source, path=shown or None, line=line)
 
     def tick(self, node: yaml.Node, path: str) -> None:
         self.count += 1
@@ -299,7 +328,10 @@ class _Builder:
         elif tag == _TIMESTAMP:
             value = str(node.value)  # kept as text: no field of ours is a date
         elif tag in _SCALAR_TAGS:
-            value = self.loader.construct_object(node)
+            try:
+                value = self.loader.construct_object(node)
+            except ValueError:  # an integer of more than 4300 digits
+                raise self.error("number too large", path, _mark_line(node.start_mark)) from None
         else:
             self.check_tag(node, _STR, path)
         if key is not None and is_secret_key(key) and value is not None and value != "":
@@ -307,10 +339,13 @@ class _Builder:
         return value
 
     def substitute(self, value: str, path: str, node: yaml.Node) -> str:
+        line = self.lines.get(path, _mark_line(node.start_mark))
         try:
-            result, used = _expand(value, self.env)
+            result, used, missing = _expand(value, self.env)
         except _SubstitutionError as exc:
-            raise self.error(str(exc), path, self.lines.get(path, _mark_line(node.start_mark))) from None
+            raise self.error(str(exc), path, line) from None
+        if missing:
+            self.missing.append(Missing(path, line, tuple(dict.fromkeys(missing))))
         for name in used:
             if _SECRET_VAR.search(name) and self.env.get(name):
                 self.secrets.add(self.env[name])

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import Field, SecretStr, model_validator
 
-from aixpy.config._base import ConfigValueError, Seconds, StrictModel
+from aixpy.config._base import ConfigValueError, Seconds, StrictModel, quote
 
 __all__ = [
     "DEFAULT_LOCAL_MODEL",
@@ -158,6 +158,9 @@ class EmbeddingsRetryConfig(StrictModel):
         return self
 
 
+EMBEDDING_BLOCKS = ("local", "openai", "huggingface", "huggingface_tei", "ollama", "hash")
+"""The provider blocks of ``embeddings:``; only the one ``provider`` names is used."""
+
 EmbeddingsProvider = Literal["local", "openai", "huggingface", "huggingface_tei", "ollama"]
 
 
@@ -187,7 +190,7 @@ class EmbeddingsConfig(StrictModel):
     def _provider_block(self) -> EmbeddingsConfig:
         needs_block = {"huggingface", "huggingface_tei"}
         if self.provider in needs_block and getattr(self, self.provider) is None:
-            raise ValueError(f"provider {self.provider!r} needs a {self.provider}: block")
+            raise ValueError(f"provider {quote(self.provider)} needs a {self.provider}: block")
         for i, entry in enumerate(self.fallback):
             nested = [k for k in ("cache", "retry", "fallback", "timeout") if getattr(entry, k)]
             if nested:

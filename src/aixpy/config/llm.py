@@ -11,7 +11,6 @@ Durations (``timeout``, ``initial_backoff``...) are :data:`~aixpy.config._base.D
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -26,8 +25,9 @@ from aixpy.config._base import (
     StrictModel,
     format_duration,
     parse_duration,
+    quote,
 )
-from aixpy.errors import redact
+from aixpy.errors import UserError
 
 __all__ = [
     "AgentConfig",
@@ -64,7 +64,7 @@ _DEFAULT_RETRY_ON: tuple[RetryOn, ...] = ("rate_limit", "timeout", "server_error
 def _http_url(value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"expected an http(s) URL such as http://localhost:11434, got {value!r}")
+        raise ValueError(f"expected an http(s) URL such as http://localhost:11434, got {quote(value)}")
     return value
 
 
@@ -72,11 +72,7 @@ HttpURL = Annotated[str, AfterValidator(_http_url)]
 
 
 class _Model(StrictModel):
-    """Base of the LLM-side models: ``repr`` masks passwords embedded in URLs (``https://u:***@h``)."""
-
-    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
-        for name, value in super().__repr_args__():
-            yield name, (redact(value) if isinstance(value, str) and "://" in value else value)
+    """Base of the LLM-side models (``repr`` masks URL passwords, as every :class:`StrictModel` does)."""
 
 
 NonEmptyStr = Annotated[str, Field(min_length=1)]
@@ -89,10 +85,13 @@ def infer_provider(model: str) -> str | None:
     with the providers registered through :func:`aixpy.llm.register` or entry points):
     ``claude*`` -> anthropic, ``gemini*`` -> gemini, ``grok*`` -> xai, ``gpt-*``/``o1``... -> openai,
     ``org/model`` -> huggingface, ``name:tag`` -> ollama. Unlike aixgo, unknown names are *not* sent
-    to OpenAI.
+    to OpenAI, and a near miss of a provider name (``antropic:...``) is ``None``, never Ollama.
     """
     if ":" in model:
-        return _model_names.split(model, _model_names.PROVIDERS, environ={})[0]
+        try:
+            return _model_names.split(model, _model_names.PROVIDERS, environ={})[0]
+        except UserError:  # a mistyped provider (``antropic:claude-3-5-haiku-latest``) is no provider
+            return None
     return _model_names.detect(model, vertex=False)
 
 
@@ -212,7 +211,7 @@ class AgentConfig(_Model):
         seen: set[str] = set()
         for i, tool in enumerate(tools):
             if tool.name in seen:
-                raise ConfigValueError(f"tool {tool.name!r} is listed twice", i, "name")
+                raise ConfigValueError(f"tool {quote(tool.name)} is listed twice", i, "name")
             seen.add(tool.name)
         return tools
 
@@ -302,7 +301,7 @@ class MetricsConfig(_Model):
     @classmethod
     def _abs_path(cls, value: str) -> str:
         if not value.startswith("/"):
-            raise ValueError(f"must start with '/', got {value!r}")
+            raise ValueError(f"must start with '/', got {quote(value)}")
         return value
 
 

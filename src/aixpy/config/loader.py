@@ -15,15 +15,19 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, SecretStr, ValidationError
 
-from aixpy.config._base import ConfigValueError
-from aixpy.config._yaml import MAX_ALIASES, MAX_BYTES, MAX_DEPTH, MAX_NODES, read_yaml
+from aixpy import _model_names
+from aixpy._registry import Registry
+from aixpy.config._base import ConfigValueError, cap_message, quote
+from aixpy.config._yaml import MAX_ALIASES, MAX_BYTES, MAX_DEPTH, MAX_NODES, Missing, missing_message, read_yaml
+from aixpy.config.embeddings import EMBEDDING_BLOCKS
 from aixpy.config.models import AixpyConfig, is_secret_key
+from aixpy.config.stores import STORE_BLOCKS
 from aixpy.errors import ConfigError, redact
 
 if TYPE_CHECKING:
@@ -126,11 +130,12 @@ def parse_config(data: Mapping[str, Any] | None, *, source: str | None = None) -
 
 
 def _load_text(text: str, source: str, env: Mapping[str, str] | None) -> AixpyConfig:
-    data, lines, secrets = read_yaml(text, source, os.environ if env is None else env)
-    return _validate(data, lines, source, secrets)
+    data, lines, secrets, missing = read_yaml(text, source, os.environ if env is None else env)
+    return _validate(data, lines, source, secrets, missing)
 
 
-def _validate(data: Any, lines: dict[str, int], source: str | None, secrets: set[str]) -> AixpyConfig:
+def _validate(data: Any, lines: dict[str, int], source: str | None, secrets: set[str],
+              missing: list[Missing] | None = None) -> AixpyConfig:
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -140,12 +145,87 @@ def _validate(data: Any, lines: dict[str, int], source: str | None, secrets: set
             file=source,
             line=lines.get(""),
         )
+    missing = missing or []
+    unused = _unselected_blocks(data)
+    deferred = [m for m in missing if any(m.path == u or m.path.startswith((u + ".", u + "[")) for u in unused)]
+    required = [m for m in missing if m not in deferred]
+    problems = [(m.path, m.line, missing_message(m.names)) for m in required]
+    problems += _unknown_providers(data, lines, {m.path for m in missing})
+    config: AixpyConfig | None = None
     try:
-        return AixpyConfig.model_validate(data)
+        config = AixpyConfig.model_validate(data)
     except ValidationError as exc:
-        problems = _problems(exc, data, lines)
-    # Raised outside the ``except`` so the ValidationError (which quotes input values) is not chained.
-    raise _config_error(problems, source, secrets)
+        by_path = {m.path: m for m in missing}
+        known = sorted(secrets, key=len, reverse=True)
+        for path, line, message in _problems(exc, data, lines):
+            # a value still reading ``${VAR}`` fails because the variable is not set: say that
+            m = by_path.get(path)
+            if m is None:
+                problems.append((path, line, redact(message, known)))
+            elif m in deferred:
+                problems.append((m.path, m.line, missing_message(m.names)))
+    if problems or config is None:
+        problems.sort(key=lambda p: (p[1] is None, p[1] or 0))
+        # Raised outside the ``except`` so the ValidationError (which quotes input values) is not chained.
+        raise _config_error(problems, source)
+    config._unresolved = {m.path: m.names for m in deferred}
+    return config
+
+
+def _provider_keys(data: dict[str, Any]) -> Iterator[tuple[str, Any, Registry[Any]]]:
+    """(key path, value, name table) of every ``provider:`` of the embeddings and vector-store blocks."""
+    emb = data.get("embeddings")
+    if isinstance(emb, dict):
+        entries = [("embeddings", emb)]
+        fallback = emb.get("fallback")
+        entries += [(f"embeddings.fallback[{i}]", e) for i, e in enumerate(fallback if isinstance(fallback, list)
+                                                                            else []) if isinstance(e, dict)]
+        for path, entry in entries:
+            if "provider" in entry:
+                yield f"{path}.provider", entry["provider"], _model_names.EMBEDDINGS
+    store = data.get("vectorstore")
+    if isinstance(store, dict) and "provider" in store:
+        yield "vectorstore.provider", store["provider"], _model_names.VECTORSTORES
+
+
+def _unknown_providers(data: dict[str, Any], lines: dict[str, int], skip: set[str]
+                       ) -> list[tuple[str, int | None, str]]:
+    """A problem for every embeddings/vector-store ``provider:`` no registered provider has (the LLM
+    ones are a closed list, checked by the model)."""
+    out: list[tuple[str, int | None, str]] = []
+    for path, name, table in _provider_keys(data):
+        if not isinstance(name, str) or path in skip or name in table:
+            continue
+        known = table.names()
+        close = _close_match(name.strip().lower(), known)
+        hint = f"; did you mean '{close}'?" if close else f"; known: {', '.join(known)}"
+        out.append((path, lines.get(path), f"unknown {table.kind} provider {quote(name)}{hint}"))
+    return out
+
+
+def _unselected_blocks(data: dict[str, Any]) -> list[str]:
+    """Key paths of the provider blocks no ``provider:`` selects (``embeddings.openai`` while
+    ``embeddings.provider`` is ``local``): a variable only they use need not be set."""
+    out: list[str] = []
+    emb = data.get("embeddings")
+    if isinstance(emb, dict):
+        out += _unselected_in(emb, "embeddings", "local", EMBEDDING_BLOCKS)
+        fallback = emb.get("fallback")
+        for i, entry in enumerate(fallback if isinstance(fallback, list) else []):
+            if isinstance(entry, dict):
+                out += _unselected_in(entry, f"embeddings.fallback[{i}]", "local", EMBEDDING_BLOCKS)
+    store = data.get("vectorstore")
+    if isinstance(store, dict):
+        out += _unselected_in(store, "vectorstore", "memory", STORE_BLOCKS)
+    return out
+
+
+def _unselected_in(block: dict[str, Any], path: str, default: str, names: tuple[str, ...]) -> list[str]:
+    provider = block.get("provider", default)
+    if not isinstance(provider, str) or "${" in provider:
+        return []  # the selection is itself unknown: every block counts
+    chosen = provider.strip().lower()
+    return [f"{path}.{name}" for name in names if name in block and name != chosen]
 
 
 def _problems(exc: ValidationError, data: dict[str, Any], lines: dict[str, int]) -> list[tuple[str, int | None, str]]:
@@ -161,23 +241,25 @@ def _problems(exc: ValidationError, data: dict[str, Any], lines: dict[str, int])
         message = _message(err, parts)
         if message not in entry[1]:
             entry[1].append(message)
-    out = [(path, line, " or ".join(msgs)) for path, (line, msgs) in merged.items()]
+    out = [(path, line, cap_message(" or ".join(msgs))) for path, (line, msgs) in merged.items()]
     out.sort(key=lambda p: (p[1] is None, p[1] or 0))
     return out
 
 
-def _config_error(problems: list[tuple[str, int | None, str]], source: str | None, secrets: set[str]) -> ConfigError:
+def _config_error(problems: list[tuple[str, int | None, str]], source: str | None) -> ConfigError:
+    """One error for all ``problems`` (already redacted: each message on its own, so a key path such as
+    ``api_key:`` in the composed text is never mistaken for a secret)."""
     path, line, message = problems[0]
     if len(problems) > 1:
         rest = problems[1:MAX_REPORTED]
         where = [(f"{source}:{ln}" if source and ln else f"line {ln}" if ln else source or "") for _, ln, _ in rest]
         message += f"\n{len(problems) - 1} more problem(s):" + "".join(
-            f"\n  {' '.join(x for x in (w, p) if x)}: {m}" for w, (p, _, m) in zip(where, rest, strict=True)
+            f"\n  {' '.join(x for x in (w, _shown_path(p)) if x)}: {m}"
+            for w, (p, _, m) in zip(where, rest, strict=True)
         )
         if len(problems) > MAX_REPORTED:
             message += f"\n  ... and {len(problems) - MAX_REPORTED} more"
-    known = sorted(secrets, key=len, reverse=True)
-    return ConfigError(redact(message, known), file=source, path=path or None, line=line)
+    return ConfigError(message, file=source, path=_shown_path(path) or None, line=line)
 
 
 def _clean_loc(loc: Loc, data: Any) -> Loc:
@@ -202,6 +284,10 @@ def _format_path(parts: Loc) -> str:
     for p in parts:
         path += f"[{p}]" if isinstance(p, int) else (f".{p}" if path else str(p))
     return path
+
+
+def _shown_path(path: str) -> str:
+    return path if len(path) <= 200 else path[:200] + "…"
 
 
 def _line_for(parts: Loc, lines: dict[str, int]) -> int | None:
@@ -229,7 +315,7 @@ def _message(err: Any, parts: Loc) -> str:
         return f"expected a string, got {_kind(value)}"
     if secret or not isinstance(value, str | int | float | bool):
         return msg
-    msg += f" (got {_show(value)})"
+    msg += f" (got {quote(value)})"
     if kind == "literal_error" and isinstance(value, str):
         expected = re.findall(r"'([^']*)'", str((err.get("ctx") or {}).get("expected", "")))
         close = _close_match(value, expected)
@@ -239,7 +325,7 @@ def _message(err: Any, parts: Loc) -> str:
 
 
 def _unknown_key(parts: Loc) -> str:
-    key = str(parts[-1]) if parts else "?"
+    key = str(parts[-1])[:60] if parts else "?"
     model = _model_at(parts[:-1])
     allowed = list(model.model_fields) if model else []
     close = _close_match(key, allowed)
@@ -289,11 +375,6 @@ def _kind(value: Any) -> str:
         if isinstance(value, typ):
             return name
     return type(value).__name__
-
-
-def _show(value: str | int | float | bool) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _collect_secrets(value: Any, key: str | None, out: set[str]) -> None:

@@ -6,12 +6,13 @@ import difflib
 import re
 from typing import Any
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 
-from aixpy.config._base import ConfigValueError, StrictModel
+from aixpy import _model_names
+from aixpy.config._base import ConfigValueError, StrictModel, mask_urls, quote
 from aixpy.config.llm import AgentConfig, ModelServiceConfig, ObservabilityConfig, infer_provider
 from aixpy.config.stores import EmbeddingsConfig, VectorStoreConfig
-from aixpy.errors import redact
+from aixpy.errors import UnknownProviderError
 
 __all__ = ["TOP_LEVEL_KEYS", "AixpyConfig", "is_secret_key"]
 
@@ -43,6 +44,17 @@ class AixpyConfig(StrictModel):
     embeddings: EmbeddingsConfig | None = None
     vectorstore: VectorStoreConfig | None = None
     observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
+    _unresolved: dict[str, tuple[str, ...]] = PrivateAttr(default_factory=dict)
+
+    @property
+    def unresolved_variables(self) -> dict[str, tuple[str, ...]]:
+        """Key path -> the ``${VAR}`` names it uses that were not set when the file was loaded.
+
+        Only values inside provider blocks no ``provider:`` selects (``embeddings.openai`` while the
+        provider is ``local``) may stay unresolved; they keep the ``${VAR}`` text as written. A variable
+        any used block needs is an error at load time. ``aixpy doctor`` warns about these.
+        """
+        return dict(self._unresolved)
 
     @model_validator(mode="before")
     @classmethod
@@ -58,7 +70,7 @@ class AixpyConfig(StrictModel):
         for i, svc in enumerate(self.model_services):
             if svc.name in services:
                 raise ConfigValueError(
-                    f"model service name {svc.name!r} is already used by model_services[{services[svc.name]}]",
+                    f"model service name {quote(svc.name)} is already used by model_services[{services[svc.name]}]",
                     "model_services", i, "name",
                 )
             services[svc.name] = i
@@ -66,7 +78,7 @@ class AixpyConfig(StrictModel):
         for i, agent in enumerate(self.agents):
             if agent.name in agents:
                 raise ConfigValueError(
-                    f"agent name {agent.name!r} is already used by agents[{agents[agent.name]}]",
+                    f"agent name {quote(agent.name)} is already used by agents[{agents[agent.name]}]",
                     "agents", i, "name",
                 )
             agents[agent.name] = i
@@ -115,12 +127,18 @@ class AixpyConfig(StrictModel):
 def _check_model_ref(
     model: str | None, provider: str | None, services: dict[str, int], loc: tuple[str | int, ...]
 ) -> None:
-    if model is None or provider is not None or model in services or infer_provider(model):
+    if model is None or provider is not None or model in services:
+        return
+    try:
+        _model_names.split(model, _model_names.PROVIDERS, environ={})
+    except UnknownProviderError as exc:  # antropic:claude-3-5-haiku-latest: did you mean anthropic:...?
+        raise ConfigValueError(str(exc), *loc) from None
+    if infer_provider(model):
         return
     close = difflib.get_close_matches(model, list(services), n=1, cutoff=0.6)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     raise ConfigValueError(
-        f"model {model!r} is not a model_services name and its provider cannot be told from its name; "
+        f"model {quote(model)} is not a model_services name and its provider cannot be told from its name; "
         f"set 'provider:' or add it to model_services{hint}",
         *loc,
     )
@@ -134,6 +152,4 @@ def _scrub(value: Any) -> Any:
         }
     if isinstance(value, list):
         return [_scrub(v) for v in value]
-    if isinstance(value, str) and "://" in value:
-        return redact(value)
-    return value
+    return mask_urls(value)

@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field, SecretStr, ValidationInfo, field_validator, model_validator
 
-from aixpy.config._base import Seconds, StrictModel
+from aixpy.config._base import Seconds, StrictModel, quote
 from aixpy.config.embeddings import (
     DEFAULT_LOCAL_MODEL,
     EmbeddingsConfig,
@@ -137,6 +137,10 @@ class FirestoreStoreConfig(StrictModel):
     timeout: Seconds = Field(60.0, gt=0)
 
 
+STORE_BLOCKS = ("memory", "qdrant", "pgvector", "firestore")
+"""The backend blocks of ``vectorstore:``; only the one ``provider`` names is used."""
+
+
 class VectorStoreConfig(StrictModel):
     """``vectorstore:`` block."""
 
@@ -151,5 +155,5 @@ class VectorStoreConfig(StrictModel):
     @model_validator(mode="after")
     def _provider_block(self) -> VectorStoreConfig:
         if self.provider in ("pgvector", "firestore") and getattr(self, self.provider) is None:
-            raise ValueError(f"provider {self.provider!r} needs a {self.provider}: block")
+            raise ValueError(f"provider {quote(self.provider)} needs a {self.provider}: block")
         return self

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from aixpy import _model_names
 from aixpy._registry import Registry
 from aixpy.config._base import validate_block
 from aixpy.config.embeddings import EmbeddingsConfig
@@ -33,14 +34,7 @@ __all__ = [
 
 Factory = Callable[[EmbeddingsConfig], EmbeddingService]
 
-_REGISTRY: Registry[Factory] = Registry("embeddings", "aixpy.embeddings", {
-    "local": "aixpy.embeddings.local:create",
-    "hash": "aixpy.embeddings.hashing:create",
-    "openai": "aixpy.embeddings.openai:create",
-    "huggingface": "aixpy.embeddings.huggingface:create",
-    "huggingface_tei": "aixpy.embeddings.tei:create",
-    "ollama": "aixpy.embeddings.ollama:create",
-})
+_REGISTRY: Registry[Factory] = _model_names.EMBEDDINGS  # one table: the config loader reads it too
 
 
 def register(name: str, factory: Factory | str) -> None:

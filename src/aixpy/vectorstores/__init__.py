@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from aixpy import _model_names
 from aixpy._registry import Registry
 from aixpy.config._base import validate_block
 from aixpy.config.stores import VectorStoreConfig
@@ -56,12 +57,7 @@ __all__ = [
 
 Factory = Callable[[VectorStoreConfig], VectorStore]
 
-_REGISTRY: Registry[Factory] = Registry("vector store", "aixpy.vectorstores", {
-    "memory": "aixpy.vectorstores.memory:create",
-    "qdrant": "aixpy.vectorstores.qdrant:create",
-    "pgvector": "aixpy.vectorstores.pgvector:create",
-    "firestore": "aixpy.vectorstores.firestore:create",
-})
+_REGISTRY: Registry[Factory] = _model_names.VECTORSTORES  # one table: the config loader reads it too
 
 
 def register(name: str, factory: Factory | str) -> None:
