@@ -67,7 +67,8 @@ def ask(
                 raise UserError(f"collection {name!r} is empty; run `aixpy index PATH` first")
             cls = AgenticAsker if agentic else Asker
             asker = cls(llm_model, emb, coll, instructions=chosen.prompt if chosen is not None else None,
-                        limit=limit, min_score=DEFAULT_MIN_SCORE if min_score is None else min_score, limits=Limits(timeout=timeout), timeout=timeout)
+                        limit=limit, min_score=DEFAULT_MIN_SCORE if min_score is None else min_score,
+                        limits=Limits(timeout=timeout), timeout=timeout)
             if as_json:
                 print_json(out, asker.ask(question, session=session).as_dict())
                 return

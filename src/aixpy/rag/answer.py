@@ -228,7 +228,7 @@ class Answerer:
         collection: the indexed collection.
         limit: passages given to the model.
         min_score: passages scoring below it are dropped; when none is left the model is not called.
-        filter: restricts the search (e.g. ``field("source") == "guide.md"``).
+        filter: restricts the search (e.g. ``field("source").eq("guide.md")``).
         instructions: the system prompt (default :data:`ANSWER_INSTRUCTIONS`; an agent's ``prompt:`` is
             put before the citation rules).
         timeout: seconds for the model call (retries included), default the model's.
