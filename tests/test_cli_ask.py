@@ -31,18 +31,23 @@ def test_ask_with_the_test_provider_end_to_end(indexed: Path) -> None:
     done = run(["ask", WATER, "--store", "memory", "--model", "test", "--json", "--limit", "3"], indexed)
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
-    assert data["answer"] == "ok" and data["grounded"] and data["model"] == "test:test"
-    assert data["passages"][0]["id"] == "gardening.md#0" and 1 <= len(data["passages"]) <= 3
+    assert data["answer"] == "ok"
+    assert data["grounded"]
+    assert data["model"] == "test:test"
+    assert data["passages"][0]["id"] == "gardening.md#0"
+    assert 1 <= len(data["passages"]) <= 3
     assert all(p["score"] >= 0.3 for p in data["passages"])  # below the threshold is not relevant
     streamed = run(["ask", WATER, "--store", "memory", "--model", "test"], indexed)
-    assert streamed.returncode == 0 and streamed.stdout.strip() == "ok"
+    assert streamed.returncode == 0
+    assert streamed.stdout.strip() == "ok"
     assert "cites none of the passages" in streamed.stderr
 
 
 def test_nothing_relevant_says_so(indexed: Path) -> None:
     done = run(["ask", "Who won the 1998 football world cup?", "--store", "memory", "--model", "test"], indexed)
     assert done.returncode == 0, done.stderr
-    assert "found nothing relevant" in done.stdout and "test:test" not in done.stderr  # the model was not asked
+    assert "found nothing relevant" in done.stdout
+    assert "test:test" not in done.stderr
 
 
 @pytest.mark.parametrize(("args", "env", "needle"), [
@@ -55,7 +60,9 @@ def test_exit_2_with_one_line_saying_what_to_set(indexed: Path, args: list[str],
                                                  needle: str) -> None:
     done = run(["ask", WATER, *args], indexed, env)
     assert done.returncode == 2
-    assert done.stdout == "" and len(done.stderr.strip().splitlines()) == 1 and needle in done.stderr
+    assert done.stdout == ""
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert needle in done.stderr
 
 
 def _citing(req: ChatRequest) -> str:
@@ -67,19 +74,24 @@ def _citing(req: ChatRequest) -> str:
 
 
 def test_streams_then_prints_the_cited_sources(indexed: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import aixpy.llm.testing
     from aixpy.cli import app
+    from aixpy.llm import register
 
     def scripted(settings: Any) -> FunctionModel:
         return FunctionModel(_citing, model="scripted")
 
-    monkeypatch.setattr(aixpy.llm.testing, "create", scripted)
     monkeypatch.chdir(indexed)
     monkeypatch.setenv("COLUMNS", "200")
-    result = CliRunner().invoke(app, ["ask", WATER, "--store", "memory", "--model", "test", "--session", "s1"])
+    register("test", scripted, replace=True)
+    try:
+        result = CliRunner().invoke(app, ["ask", WATER, "--store", "memory", "--model", "test", "--session", "s1"])
+    finally:
+        register("test", "aixpy.llm.testing:create", replace=True)
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("Twice a week [") and "[bold]never[/bold]" in lines[0]  # data, not markup
-    assert lines[1] == "sources:" and re.fullmatch(r"  \[\d+\] gardening\.md#0  score 0\.\d{3}", lines[2])
+    assert lines[0].startswith("Twice a week [")
+    assert "[bold]never[/bold]" in lines[0]
+    assert lines[1] == "sources:"
+    assert re.fullmatch(r"  \[\d+\] gardening\.md#0  score 0\.\d{3}", lines[2])
     assert "cites [9]" in result.stderr
     assert (indexed / ".aixpy" / "sessions" / "s1.json").is_file()

@@ -39,21 +39,27 @@ def test_one_shot_citations_map_to_the_chunks(corpus: tuple[Any, Any]) -> None:
     model = FunctionModel(_citing)
     answer = Asker(model, *corpus).ask(WATER)
     assert len(model.requests) == 1
-    assert answer.grounded and answer.sources == ["gardening.md#0"]
+    assert answer.grounded
+    assert answer.sources == ["gardening.md#0"]
     (c,) = answer.citations
-    assert "twice a week" in c.passage.text and c.passage is answer.passages[c.number - 1]
+    assert "twice a week" in c.passage.text
+    assert c.passage is answer.passages[c.number - 1]
     assert answer.invalid_citations == [42]  # flagged, not kept as a source
     system = model.requests[0].messages[0].content
-    assert isinstance(system, str) and "cite" in system
+    assert isinstance(system, str)
+    assert "cite" in system
 
 
 def test_nothing_relevant_does_not_call_the_model(corpus: tuple[Any, Any]) -> None:
     model = TestModel(default=None)  # would raise if called
     answer = Asker(model, *corpus).ask(OFF_TOPIC)
     assert model.requests == []
-    assert answer.text == NO_CONTEXT_ANSWER and not answer.grounded and answer.citations == []
+    assert answer.text == NO_CONTEXT_ANSWER
+    assert not answer.grounded
+    assert answer.citations == []
     lenient = Asker(FunctionModel(lambda r: "guess [1]"), *corpus, min_score=None).ask(OFF_TOPIC)
-    assert lenient.grounded and lenient.citations  # without a threshold the passages go to the model
+    assert lenient.grounded
+    assert lenient.citations
 
 
 def test_stream_sync_and_async_agree(corpus: tuple[Any, Any]) -> None:
@@ -104,13 +110,16 @@ def test_agentic_ask_calls_retrieve_as_needed(corpus: tuple[Any, Any]) -> None:
     model = _agentic_model()
     answer = AgenticAsker(model, *corpus).ask(WATER)
     assert len(model.requests) == 3
-    assert answer.sources[0] == "gardening.md#0" and answer.sources[1].startswith("sourdough.md#")
+    assert answer.sources[0] == "gardening.md#0"
+    assert answer.sources[1].startswith("sourdough.md#")
     assert answer.invalid_citations == [9]
     assert [p.id for p in answer.passages][:1] == [answer.citations[1].passage.id]
-    assert answer.run is not None and answer.run.tool_calls == 2
+    assert answer.run is not None
+    assert answer.run.tool_calls == 2
 
     streamed = list(AgenticAsker(_agentic_model(), *corpus).stream(WATER))
-    assert isinstance(streamed[-1], AnswerDone) and streamed[-1].answer.sources == answer.sources
+    assert isinstance(streamed[-1], AnswerDone)
+    assert streamed[-1].answer.sources == answer.sources
     assert "".join(e.text for e in streamed if isinstance(e, AnswerDelta)) == answer.text
     assert anyio.run(AgenticAsker(_agentic_model(), *corpus).aask, WATER).sources == answer.sources
 
@@ -120,7 +129,9 @@ def test_agentic_nothing_relevant_is_said_not_invented(corpus: tuple[Any, Any]) 
     events = list(AgenticAsker(model, *corpus).stream(OFF_TOPIC))
     assert [type(e) for e in events] == [AnswerDone]  # the invented text is not streamed
     answer = events[-1].answer
-    assert answer.text == NO_CONTEXT_ANSWER and not answer.grounded and answer.citations == []
+    assert answer.text == NO_CONTEXT_ANSWER
+    assert not answer.grounded
+    assert answer.citations == []
     assert answer.run.text == "France won [1]."
 
 
@@ -128,7 +139,8 @@ def test_agentic_session_keeps_the_tool_calls(corpus: tuple[Any, Any]) -> None:
     store = MemorySessionStore()
     ask(WATER, _agentic_model(), *corpus, agentic=True, session="a", sessions=store)
     kept = store.load("a")
-    assert isinstance(kept[0], UserMessage) and sum(isinstance(m, ToolMessage) for m in kept) == 2
+    assert isinstance(kept[0], UserMessage)
+    assert sum(isinstance(m, ToolMessage) for m in kept) == 2
 
 
 def test_cite_parses_lists_and_flags_unknown_numbers() -> None:
@@ -136,5 +148,6 @@ def test_cite_parses_lists_and_flags_unknown_numbers() -> None:
 
     ps = [Passage(f"s.md#{i}", "s.md", i, "t", 0.5) for i in range(3)]
     valid, invalid = cite("a [2] b [1, 3] c [2][7] d [0]", ps)
-    assert [c.number for c in valid] == [2, 1, 3] and [c.passage.id for c in valid] == ["s.md#1", "s.md#0", "s.md#2"]
+    assert [c.number for c in valid] == [2, 1, 3]
+    assert [c.passage.id for c in valid] == ["s.md#1", "s.md#0", "s.md#2"]
     assert invalid == [7, 0]

@@ -26,7 +26,8 @@ def test_passages_carry_source_ids_and_scores_best_first(corpus: tuple[Any, Any]
     tool = retrieve_tool(*corpus)
     rows = _call(tool, query="How often should I water tomatoes?", limit=3)
     assert len(rows) == 3
-    assert rows[0]["id"] == "gardening.md#0" and rows[0]["source"] == "gardening.md"
+    assert rows[0]["id"] == "gardening.md#0"
+    assert rows[0]["source"] == "gardening.md"
     assert "twice a week" in rows[0]["text"]
     scores = [r["score"] for r in rows]
     assert scores == sorted(scores, reverse=True)
@@ -35,7 +36,8 @@ def test_passages_carry_source_ids_and_scores_best_first(corpus: tuple[Any, Any]
 
 def test_filter_from_the_model_and_the_tool_combine(corpus: tuple[Any, Any]) -> None:
     rows = _call(retrieve_tool(*corpus), query="cooking time", limit=10, filter={"source": "pasta.txt"})
-    assert rows and {r["source"] for r in rows} == {"pasta.txt"}
+    assert rows
+    assert {r["source"] for r in rows} == {"pasta.txt"}
     fixed = retrieve_tool(*corpus, filter=field("source").eq("sourdough.md"))
     rows = _call(fixed, query="cooking time", limit=10, filter={"source": "pasta.txt"})
     assert rows == []
@@ -53,7 +55,7 @@ def test_bad_arguments_are_errors_for_the_model(corpus: tuple[Any, Any]) -> None
         _call(tool, query="x", limit=5)
     with pytest.raises(ValueError, match="empty"):
         _call(tool, query="  ")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="between 1 and max_limit"):
         retrieve_tool(*corpus, limit=0)
 
 
@@ -63,7 +65,8 @@ def test_log_numbers_each_passage_once(corpus: tuple[Any, Any]) -> None:
     first = _call(tool, query="tomatoes", limit=2)
     again = _call(tool, query="tomatoes", limit=3)
     assert [r["n"] for r in first] == [1, 2]
-    assert [r["n"] for r in again][:2] == [1, 2] and again[2]["n"] == 3
+    assert [r["n"] for r in again][:2] == [1, 2]
+    assert again[2]["n"] == 3
     assert log.numbered[1].id == first[0]["id"]
 
 
@@ -78,5 +81,6 @@ def test_an_agent_calls_it_and_sees_the_passages(corpus: tuple[Any, Any]) -> Non
     model = TestModel(calls(("c1", "retrieve", {"query": "sourdough starter", "limit": 2})), "done")
     result = Agent("a", "", model, tools=[retrieve_tool(*corpus)]).run("starter?")
     sent = result.steps[0].tool_results[0]
-    assert not sent.is_error and sent.value[0]["id"] == "sourdough.md#0"
+    assert not sent.is_error
+    assert sent.value[0]["id"] == "sourdough.md#0"
     assert "sourdough.md#0" in model.requests[1].messages[-1].content  # type: ignore[union-attr]

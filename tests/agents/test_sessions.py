@@ -47,11 +47,13 @@ def _agent_runs(store: SessionStore) -> None:
     agent.run("What day is it?", session="s1")
     second = agent.run("What did I ask?", session="s1")
     sent = model.requests[-1].messages
-    assert isinstance(sent[0], SystemMessage) and sent[0].content == "Be brief."
+    assert isinstance(sent[0], SystemMessage)
+    assert sent[0].content == "Be brief."
     assert [type(m).__name__ for m in sent[1:]] == ["UserMessage", "AssistantMessage", "ToolMessage",
                                                     "AssistantMessage", "UserMessage"]
     kept = store.load("s1")
-    assert kept == second.messages and not any(isinstance(m, SystemMessage) for m in kept)
+    assert kept == second.messages
+    assert not any(isinstance(m, SystemMessage) for m in kept)
     assert store.load("other") == []
     store.clear("s1")
     assert store.load("s1") == []
@@ -189,4 +191,6 @@ def test_stored_history_is_trimmed_to_the_budget(tmp_path: Path) -> None:
     for i in range(10):
         store.append("s", [UserMessage(f"question number {i} " * 3), AssistantMessage(f"answer {i}")])
     kept = store.load("s")
-    assert kept[-1] == AssistantMessage("answer 9") and len(kept) < 20 and _tokens(kept) <= 30
+    assert kept[-1] == AssistantMessage("answer 9")
+    assert len(kept) < 20
+    assert _tokens(kept) <= 30
