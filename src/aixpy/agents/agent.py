@@ -29,6 +29,7 @@ from typing import Any, Generic, TypeVar
 from aixpy.agents._drive import adrive, drive
 from aixpy.agents._loop import plan, start_messages
 from aixpy.agents.result import FinalResult, Limits, RunEvent, RunResult
+from aixpy.agents.sessions import SessionStore, default_store, session_plan
 from aixpy.agents.tools import Tool, as_tool
 from aixpy.errors import InvalidInputError
 from aixpy.llm.model import ChatModel
@@ -55,12 +56,14 @@ class Agent(Generic[Deps]):
             ``RunResult.output`` is then the parsed answer.
         limits: :class:`Limits` of each run.
         clock: where the run's deadline reads time (default: the model's clock).
+        sessions: where ``session=`` conversations are kept (default:
+            :func:`aixpy.agents.sessions.default_store`, files under ``./.aixpy/sessions``).
     """
 
     def __init__(self, name: str, instructions: str = "", model: ChatModel | str = "", *,
                  tools: Sequence[Tool | Callable[..., Any]] = (), output_type: Any = None,
                  limits: Limits | None = None, temperature: float | None = None, max_tokens: int | None = None,
-                 clock: Clock | None = None) -> None:
+                 clock: Clock | None = None, sessions: SessionStore | None = None) -> None:
         if isinstance(model, str):
             if not model:
                 raise InvalidInputError(f"agent {name!r} needs a model")
@@ -79,6 +82,14 @@ class Agent(Generic[Deps]):
         self.temperature = temperature
         self.max_tokens = max_tokens
         self.clock: Clock = clock or model.clock
+        self._sessions = sessions
+
+    @property
+    def sessions(self) -> SessionStore:
+        """The session store (created on first use)."""
+        if self._sessions is None:
+            self._sessions = default_store()
+        return self._sessions
 
     def __repr__(self) -> str:
         return f"Agent({self.name!r}, model={self.model!r}, tools={[t.name for t in self.tools]})"
@@ -88,32 +99,40 @@ class Agent(Generic[Deps]):
         """Whether runs use the text ReAct protocol (the model has no native tool calling)."""
         return not self.model.capabilities.tools
 
-    def _plan(self, prompt: str | Sequence[Message], deps: Any, history: Sequence[Message]) -> Any:
-        return plan(self, start_messages(self, prompt, history), deps)
+    def _plan(self, prompt: str | Sequence[Message], deps: Any, history: Sequence[Message],
+              session: str | None) -> Any:
+        if session is None:
+            return plan(self, start_messages(self, prompt, history), deps)
+        before = start_messages(self, [], [*self.sessions.load(session), *history])
+        return session_plan(plan(self, start_messages(self, prompt, before), deps), self.sessions, session,
+                            len(before))
 
     def stream(self, prompt: str | Sequence[Message], *, deps: Deps | None = None,
-               message_history: Sequence[Message] = ()) -> Iterator[RunEvent]:
-        """Run and yield the events as they happen (model text streamed as deltas)."""
-        return drive(self._plan(prompt, deps, message_history), self.model, stream=True)
+               message_history: Sequence[Message] = (), session: str | None = None) -> Iterator[RunEvent]:
+        """Run and yield the events as they happen (model text streamed as deltas).
+
+        ``session``: continue that conversation (its history comes before ``message_history``), and
+        keep this run's messages in it when the run ends well."""
+        return drive(self._plan(prompt, deps, message_history, session), self.model, stream=True)
 
     def astream(self, prompt: str | Sequence[Message], *, deps: Deps | None = None,
-                message_history: Sequence[Message] = ()) -> AsyncIterator[RunEvent]:
+                message_history: Sequence[Message] = (), session: str | None = None) -> AsyncIterator[RunEvent]:
         """Async twin of :meth:`stream`."""
-        return adrive(self._plan(prompt, deps, message_history), self.model, stream=True)
+        return adrive(self._plan(prompt, deps, message_history, session), self.model, stream=True)
 
     def run(self, prompt: str | Sequence[Message], *, deps: Deps | None = None,
-            message_history: Sequence[Message] = ()) -> RunResult:
+            message_history: Sequence[Message] = (), session: str | None = None) -> RunResult:
         """Run to the final answer. Raises an :class:`~aixpy.errors.AgentError` (with the partial
         result) when a limit stops the run."""
-        *_, last = drive(self._plan(prompt, deps, message_history), self.model, stream=False)
+        *_, last = drive(self._plan(prompt, deps, message_history, session), self.model, stream=False)
         assert isinstance(last, FinalResult)
         return last.result
 
     async def arun(self, prompt: str | Sequence[Message], *, deps: Deps | None = None,
-                   message_history: Sequence[Message] = ()) -> RunResult:
+                   message_history: Sequence[Message] = (), session: str | None = None) -> RunResult:
         """Async twin of :meth:`run`; the tool calls of one response run concurrently."""
         last: RunEvent | None = None
-        async for last in adrive(self._plan(prompt, deps, message_history), self.model, stream=False):  # noqa: B007
+        async for last in adrive(self._plan(prompt, deps, message_history, session), self.model, stream=False):  # noqa: B007
             pass
         assert isinstance(last, FinalResult)
         return last.result

@@ -68,6 +68,7 @@ app = typer.Typer(
     "aixpy collections list --store pgvector : what a vector store holds\n\n"
     "aixpy bench embeddings --providers local,hash : latency, throughput and cost side by side\n\n"
     "aixpy chat -m openai:gpt-4o-mini \"hi\" : any of 7 LLM providers, streamed\n\n"
+    "aixpy ask -m openai:gpt-4o-mini \"how do I…\" : an answer from the indexed documents, with sources\n\n"
     "Config comes from --config, then $AIXPY_CONFIG, then ./aixpy.yaml, else offline defaults.",
     no_args_is_help=True,
     add_completion=False,
@@ -357,10 +358,12 @@ def version() -> None:
 
 
 def _register_commands() -> None:
+    from aixpy.cli._ask import ask
     from aixpy.cli._bench import app as bench_app
     from aixpy.cli._collections import app as collections_app
     from aixpy.cli._llm import chat, models
 
+    app.command()(ask)
     app.command()(chat)
     app.command()(models)
     app.add_typer(collections_app, name="collections")

@@ -46,13 +46,19 @@ class _Spinner:
 
 def _resolve_model(model: str | None, agent: str | None, config: str | None, settings: dict[str, Any]) -> Any:
     """Build the chat model: ``--model`` spec, or an agent of the config (``--agent``, else the first)."""
+    return resolve_model_and_agent(model, agent, config, settings)[0]
+
+
+def resolve_model_and_agent(model: str | None, agent: str | None, config: str | None,
+                            settings: dict[str, Any]) -> tuple[Any, Any]:
+    """The chat model and the config's agent it comes from (``None`` with ``--model``)."""
     from aixpy import llm
     from aixpy.config import find_config, load_config
 
     found = find_config(config)
     cfg = load_config(found) if found is not None else None
     if model:
-        return llm.new(model, services=cfg, **settings)
+        return llm.new(model, services=cfg, **settings), None
     agents = cfg.agents if cfg is not None else []
     if not agents:
         raise UserError("no model given: pass --model provider:model (e.g. openai:gpt-4o-mini, "
@@ -60,7 +66,7 @@ def _resolve_model(model: str | None, agent: str | None, config: str | None, set
     chosen = next((a for a in agents if a.name == agent), None) if agent else agents[0]
     if chosen is None:
         raise UserError(f"no agent named {agent!r}; agents: {', '.join(a.name for a in agents)}")
-    return llm.new(chosen, services=cfg)
+    return llm.new(chosen, services=cfg), chosen
 
 
 def chat(
