@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 
 from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
 
 server = MCPServer("aixpy-test")
 
@@ -25,7 +26,7 @@ def shout(text: str) -> str:
 @server.tool()
 def fail(reason: str) -> str:
     """Always fails with the reason."""
-    raise ValueError(f"failed on purpose: {reason}")
+    raise ToolError(f"failed on purpose: {reason}")
 
 
 if __name__ == "__main__":
