@@ -75,6 +75,8 @@ class Agent(Generic[Deps]):
                  tools: Sequence[Tool | Toolset | Callable[..., Any]] = (), output_type: Any = None,
                  limits: Limits | None = None, temperature: float | None = None, max_tokens: int | None = None,
                  clock: Clock | None = None) -> None:
+        #: whether :meth:`close` closes the model too (the agent built it: a spec string, or from config)
+        self.owns_model = isinstance(model, str)
         if isinstance(model, str):
             if not model:
                 raise InvalidInputError(f"agent {name!r} needs a model")
@@ -118,9 +120,12 @@ class Agent(Generic[Deps]):
         return build(agent_config, config, **kw)
 
     def close(self) -> None:
-        """Close the agent's toolsets (MCP servers). The model is the caller's to close."""
+        """Close the agent's toolsets (MCP servers), and its model when the agent built it
+        (:attr:`owns_model`); a model passed in is the caller's to close."""
         for ts in self.toolsets:
             ts.close()
+        if self.owns_model:
+            self.model.close()
 
     def __enter__(self) -> Agent[Deps]:
         return self

@@ -87,11 +87,16 @@ def build(agent_config: AgentConfig, config: AixpyConfig | None = None, *, envir
     limits = Limits(timeout=timeout) if agent_config.max_iterations is None else \
         Limits(max_requests=agent_config.max_iterations, timeout=timeout)
     try:
-        return Agent(agent_config.name, agent_config.prompt or "", model, tools=tools,
-                     output_type=agent_config.output_schema, limits=limits, temperature=agent_config.temperature,
-                     max_tokens=agent_config.max_tokens, clock=clock)
-    except InvalidInputError as e:
-        raise ConfigError(str(e), **where(config, f"{at}.tools")) from e
+        agent: Agent[Any] = Agent(agent_config.name, agent_config.prompt or "", model, tools=tools,
+                                  output_type=agent_config.output_schema, limits=limits,
+                                  temperature=agent_config.temperature, max_tokens=agent_config.max_tokens, clock=clock)
+    except BaseException as e:
+        model.close()
+        if isinstance(e, InvalidInputError):
+            raise ConfigError(str(e), **where(config, f"{at}.tools")) from e
+        raise
+    agent.owns_model = True
+    return agent
 
 
 def _path(agent_config: AgentConfig, config: AixpyConfig | None) -> str:
