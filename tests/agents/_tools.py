@@ -14,5 +14,5 @@ def lookup(city: str) -> str:
     return f"sunny in {city}"
 
 
-def broken(*, ok: bool) -> str:  # noqa: D103 - a tool without a docstring is still a tool
+def broken(*, ok: bool) -> str:
     return "fine" if ok else "not fine"

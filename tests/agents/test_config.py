@@ -59,13 +59,15 @@ def test_every_guide_agent_builds_as_written(name: str, cfg: AixpyConfig) -> Non
     for ac in cfg.agents:
         with Agent.from_config(ac, config=cfg, environ=ENV, options=TOKENS) as agent:
             pass
-        assert agent.name == ac.name and agent.instructions == (ac.prompt or "")
+        assert agent.name == ac.name
+        assert agent.instructions == (ac.prompt or "")
         assert agent.limits.max_requests == 10
         assert agent.limits.timeout == (ac.timeout.total_seconds() if ac.timeout else None)
         assert (agent.temperature, agent.max_tokens) == (ac.temperature, ac.max_tokens)
         model = agent.model
         if ac.retry is not None:
-            assert isinstance(model, RetryModel) and model.policy.max_attempts == ac.retry.max_attempts
+            assert isinstance(model, RetryModel)
+            assert model.policy.max_attempts == ac.retry.max_attempts
             model = model.inner
         if ac.providers is not None and len(ac.providers) > 1:
             assert isinstance(model, FallbackModel)
@@ -76,7 +78,7 @@ def test_every_guide_agent_builds_as_written(name: str, cfg: AixpyConfig) -> Non
 def test_new_by_name_and_unknown_name() -> None:
     cfg = load_config(GUIDE / "retry.yaml", env=ENV)
     assert agents.new("resilient-agent", cfg, environ=ENV).name == "resilient-agent"
-    with pytest.raises(ConfigError, match="no agent named 'nope'.*resilient-agent"):
+    with pytest.raises(ConfigError, match=r"no agent named 'nope'.*resilient-agent"):
         agents.new("nope", cfg)
 
 
@@ -205,9 +207,20 @@ def openai_shaped(rec: Recorded) -> Reply:
         message = {"role": "assistant", "content": None, "tool_calls": [
             {"id": "call_1", "type": "function", "function": {"name": "lookup", "arguments": '{"city": "Paris"}'}}]}
         finish = "tool_calls"
+    usage = {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
+    if body.get("stream"):  # the same answer as chat.completion.chunk events
+        delta = dict(message)
+        if "tool_calls" in delta:
+            delta["tool_calls"] = [{"index": 0, **c} for c in delta["tool_calls"]]
+        events = [{"id": "x", "object": "chat.completion.chunk", "model": body["model"],
+                   "choices": [{"index": 0, "delta": delta, "finish_reason": None}]},
+                  {"id": "x", "object": "chat.completion.chunk", "model": body["model"],
+                   "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]},
+                  {"id": "x", "object": "chat.completion.chunk", "model": body["model"], "choices": [], "usage": usage}]
+        chunks = [f"data: {json.dumps(e)}\n\n".encode() for e in events] + [b"data: [DONE]\n\n"]
+        return Reply(content_type="text/event-stream", chunks=chunks)
     return Reply(json.dumps({"id": "x", "object": "chat.completion", "model": body["model"], "choices": [
-        {"index": 0, "message": message, "finish_reason": finish}],
-        "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}}).encode())
+        {"index": 0, "message": message, "finish_reason": finish}], "usage": usage}).encode())
 
 
 def anthropic_shaped(rec: Recorded) -> Reply:
@@ -242,5 +255,6 @@ def test_guide_agent_runs_a_tool_step_on_loopback(name: str, handler: Any, suffi
         sent = [r.headers.get("authorization", "") + r.headers.get("x-api-key", "") for r in srv.requests]
     assert result.text == "It is sunny in Paris"
     assert [s.tool_results[0].content for s in result.steps[:1]] == ["sunny in Paris"]
-    assert result.requests == 2 and result.usage.input_tokens == 20
+    assert result.requests == 2
+    assert result.usage.input_tokens == 20
     assert all(key in s for s in sent)

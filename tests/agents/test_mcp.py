@@ -62,11 +62,14 @@ def script() -> TestModel:
 def check_run(agent: Agent[None], model: TestModel, result: object) -> None:
     steps = result.steps  # type: ignore[attr-defined]
     first = {r.call.name: r for r in steps[0].tool_results}
-    assert first["add"].value == {"result": 5} and not first["add"].is_error
+    assert first["add"].value == {"result": 5}
+    assert not first["add"].is_error
     assert first["shout"].value == {"result": "HI"}
     second = {r.call.name: r for r in steps[1].tool_results}
-    assert second["fail"].is_error and "failed on purpose: testing" in second["fail"].content
-    assert second["add"].is_error and "invalid arguments for tool 'add'" in second["add"].content
+    assert second["fail"].is_error
+    assert "failed on purpose: testing" in second["fail"].content
+    assert second["add"].is_error
+    assert "invalid arguments for tool 'add'" in second["add"].content
     assert result.text == "done"  # type: ignore[attr-defined]
     # the server's schemas went to the model as the tools' parameters
     specs = {t.name: t for t in model.requests[0].tools}
@@ -129,7 +132,8 @@ agents:
         tools: [shout]
 """, "agents.yaml")
     servers = [MCPServer.from_config(s) for s in cfg.agents[0].mcp_servers]
-    assert servers[0].command == sys.executable and servers[0].args == [SERVER, "stdio"]
+    assert servers[0].command == sys.executable
+    assert servers[0].args == [SERVER, "stdio"]
     model = TestModel(calls(("c1", "add", {"a": 4, "b": 5}), ("c2", "web_shout", {"text": "ok"})), "9")
     with Agent("m", "", model, tools=servers) as agent:
         result = agent.run("go")
