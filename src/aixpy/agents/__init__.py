@@ -5,7 +5,11 @@ vector-store and RAG layers); nothing below imports it, and it never builds a ve
 layer's codecs do).
 """
 
-from aixpy.agents.agent import Agent
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aixpy.agents.agent import Agent, Toolset
 from aixpy.agents.result import (
     FinalResult,
     Limits,
@@ -21,6 +25,9 @@ from aixpy.agents.result import (
 )
 from aixpy.agents.tools import Tool, tool
 
+if TYPE_CHECKING:
+    from aixpy.config.models import AixpyConfig
+
 __all__ = [
     "Agent",
     "FinalResult",
@@ -35,5 +42,14 @@ __all__ = [
     "ToolCallStarted",
     "ToolResult",
     "ToolResultEvent",
+    "Toolset",
+    "new",
     "tool",
 ]
+
+
+def new(name: str, config: AixpyConfig, **kw: Any) -> Agent[Any]:
+    """The agent called ``name`` in ``config``, built as :mod:`aixpy.agents.config` says."""
+    from aixpy.agents.config import new as build
+
+    return build(name, config, **kw)

@@ -24,7 +24,7 @@ The loop itself is written once (:mod:`aixpy.agents._loop`) and driven by a sync
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, runtime_checkable
 
 from aixpy.agents._drive import adrive, drive
 from aixpy.agents._loop import plan, start_messages
@@ -36,9 +36,22 @@ from aixpy.llm.model import ChatModel
 from aixpy.llm.types import Message
 from aixpy.policy.deadline import Clock
 
-__all__ = ["Agent"]
+if TYPE_CHECKING:
+    from aixpy.config.llm import AgentConfig
+    from aixpy.config.models import AixpyConfig
+
+__all__ = ["Agent", "Toolset"]
 
 Deps = TypeVar("Deps")
+
+
+@runtime_checkable
+class Toolset(Protocol):
+    """Something that provides several tools and holds a connection: an MCP server."""
+
+    def tools(self) -> list[Tool]: ...
+
+    def close(self) -> None: ...
 
 
 class Agent(Generic[Deps]):
@@ -51,7 +64,8 @@ class Agent(Generic[Deps]):
         instructions: the system prompt.
         model: a :class:`~aixpy.llm.ChatModel` (a provider, or the retry/cascade wrappers) or a spec for
             :func:`aixpy.llm.new` (``"anthropic:claude-sonnet-4-5"``).
-        tools: typed Python functions (sync or async) or :class:`Tool` s.
+        tools: typed Python functions (sync or async), :class:`Tool` s, or :class:`Toolset` s
+            (:class:`~aixpy.agents.mcp.MCPServer`: connected now, closed by :meth:`close`).
         output_type: a pydantic model (or any type pydantic validates) or a JSON schema dict;
             ``RunResult.output`` is then the parsed answer.
         limits: :class:`Limits` of each run.
@@ -61,9 +75,11 @@ class Agent(Generic[Deps]):
     """
 
     def __init__(self, name: str, instructions: str = "", model: ChatModel | str = "", *,
-                 tools: Sequence[Tool | Callable[..., Any]] = (), output_type: Any = None,
+                 tools: Sequence[Tool | Toolset | Callable[..., Any]] = (), output_type: Any = None,
                  limits: Limits | None = None, temperature: float | None = None, max_tokens: int | None = None,
                  clock: Clock | None = None, sessions: SessionStore | None = None) -> None:
+        #: whether :meth:`close` closes the model too (the agent built it: a spec string, or from config)
+        self.owns_model = isinstance(model, str)
         if isinstance(model, str):
             if not model:
                 raise InvalidInputError(f"agent {name!r} needs a model")
@@ -73,9 +89,21 @@ class Agent(Generic[Deps]):
         self.name = name
         self.instructions = instructions
         self.model: ChatModel = model
-        self.tools: list[Tool] = [as_tool(t) for t in tools]
+        self.toolsets: list[Toolset] = []
+        self.tools: list[Tool] = []
+        try:
+            for t in tools:
+                if isinstance(t, Toolset):
+                    self.toolsets.append(t)
+                    self.tools.extend(t.tools())
+                else:
+                    self.tools.append(as_tool(t))
+        except BaseException:
+            self.close()
+            raise
         names = [t.name for t in self.tools]
         if len(set(names)) != len(names):
+            self.close()
             raise InvalidInputError(f"agent {name!r}: tool names must be unique, got {names}")
         self.output_type = output_type
         self.limits = limits or Limits()
@@ -93,6 +121,36 @@ class Agent(Generic[Deps]):
 
     def __repr__(self) -> str:
         return f"Agent({self.name!r}, model={self.model!r}, tools={[t.name for t in self.tools]})"
+
+    @classmethod
+    def from_config(cls, agent_config: AgentConfig, *, config: AixpyConfig | None = None,
+                    **kw: Any) -> Agent[Any]:
+        """The agent an ``agents:`` item describes (see :mod:`aixpy.agents.config`)."""
+        from aixpy.agents.config import build
+
+        return build(agent_config, config, **kw)
+
+    def close(self) -> None:
+        """Close the agent's toolsets (MCP servers), and its model when the agent built it
+        (:attr:`owns_model`); a model passed in is the caller's to close."""
+        for ts in self.toolsets:
+            ts.close()
+        if self.owns_model:
+            self.model.close()
+
+    def __enter__(self) -> Agent[Deps]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Agent[Deps]:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        import anyio.to_thread
+
+        await anyio.to_thread.run_sync(self.close)
 
     @property
     def uses_react(self) -> bool:

@@ -362,10 +362,12 @@ def _register_commands() -> None:
     from aixpy.cli._bench import app as bench_app
     from aixpy.cli._collections import app as collections_app
     from aixpy.cli._llm import chat, models
+    from aixpy.cli._run import run
 
     app.command()(ask)
     app.command()(chat)
     app.command()(models)
+    app.command()(run)
     app.add_typer(collections_app, name="collections")
     app.add_typer(bench_app, name="bench")
 

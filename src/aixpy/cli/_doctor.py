@@ -40,6 +40,7 @@ EXTRAS: list[tuple[str, str, str]] = [
     ("ann", "faiss", "pip install 'aixpy[ann]'"),
     ("tokens", "tiktoken", "pip install 'aixpy[tokens]'"),
     ("metrics", "prometheus_client", "pip install 'aixpy[metrics]'"),
+    ("mcp", "mcp", "pip install 'aixpy[mcp]'"),
 ]
 
 
@@ -101,6 +102,7 @@ def run_doctor(config_path: str | None, out: Console, err: Console) -> int:
         block = ".".join(path.split(".")[:2])
         row(f"  {path}", None, f"${', $'.join(variables)} not set: {block} is not the selected provider, "
             "so it is unused; set it before selecting that block")
+    _agents(row, config_path)
 
     emb = _check(row, f"embeddings: {rt.embeddings.provider}", rt.open_embedder)
     if emb is not None:
@@ -136,3 +138,49 @@ def _check(row: Callable[[str, bool | None, str], None], name: str, opener: Call
         return None
     row(name, True, describe(thing))
     return thing
+
+
+def _agents(row: Callable[[str, bool | None, str], None], config_path: str | None) -> None:
+    """One row per configured agent: its providers in cascade order (each with whether its key is set, never
+    the key), retry, timeout and tools."""
+    from aixpy.config import find_config, load_config
+
+    found = find_config(config_path)
+    if found is None:
+        return
+    cfg = load_config(found)
+    for agent in cfg.agents:
+        entries = [_provider(e, cfg) for e in agent.provider_entries]
+        retry = "no retry" if agent.retry is None else \
+            f"retry {agent.retry.max_attempts} attempts on {', '.join(agent.retry.retry_on)}"
+        timeout = "no timeout" if agent.timeout is None else f"timeout {agent.timeout.total_seconds():g} s"
+        tools = [t.function or t.tool_name for t in agent.tools]
+        tools += [f"mcp {s.label if s.url is None else s.url}" for s in agent.mcp_servers]
+        if agent.retrieval is not None and "retrieve" not in tools:
+            tools.append("retrieve")
+        detail = f"{' -> '.join(d for d, _ in entries)}; {retry}; {timeout}; tools: {', '.join(tools) or 'none'}"
+        row(f"agent {agent.name}", None if any(not ok for _, ok in entries) else True, detail)
+
+
+def _provider(entry: Any, cfg: Any) -> tuple[str, bool]:
+    """``provider:model (key ...)`` and whether the provider can authenticate."""
+    from aixpy.config import infer_provider
+
+    service = cfg.model_service(entry.model)
+    if service is not None:
+        runtime = entry.runtime or service.runtime
+        if runtime in ("ollama", "vllm"):
+            return f"{runtime}:{service.model} (local, no key)", True
+        provider = service.provider
+    else:
+        provider = entry.provider or infer_provider(entry.model) or "?"
+    if entry.runtime in ("ollama", "vllm") or provider == "ollama":
+        return f"{provider}:{entry.model} (local, no key)", True
+    if entry.api_key is not None and entry.api_key.get_secret_value():
+        return f"{provider}:{entry.model} (key set in config)", True
+    keys = dict(LLM_KEYS).get(provider, ())
+    found = [k for k in keys if os.environ.get(k)]
+    if found:
+        return f"{provider}:{entry.model} (key from ${found[0]})", True
+    missing = f"set ${' or $'.join(keys)}" if keys else "no key"
+    return f"{provider}:{entry.model} (key missing: {missing})", False

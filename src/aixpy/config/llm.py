@@ -11,6 +11,7 @@ Durations (``timeout``, ``initial_backoff``...) are :data:`~aixpy.config._base.D
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -37,12 +38,14 @@ __all__ = [
     "Duration",
     "LLMObservabilityConfig",
     "LLMProvider",
+    "MCPServerConfig",
     "MetricsConfig",
     "ModelServiceConfig",
     "ModelServiceOptions",
     "ObservabilityConfig",
     "PositiveDuration",
     "ProviderEntry",
+    "RetrievalConfig",
     "RetryConfig",
     "RetryOn",
     "Runtime",
@@ -143,12 +146,114 @@ class ProviderEntry(_Model):
     )
 
 
-class ToolConfig(_Model):
-    """A tool an agent may call. A bare string in YAML is shorthand for ``{name: ...}``."""
+_IMPORT_REF = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 
-    name: NonEmptyStr
-    description: str = ""
-    input_schema: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
+
+def _import_ref(value: str) -> str:
+    if not _IMPORT_REF.match(value):
+        raise ValueError(f"expected 'package.module:function', got {value!r}")
+    return value
+
+
+ImportRef = Annotated[str, AfterValidator(_import_ref)]
+
+
+class ToolConfig(_Model):
+    """A tool an agent may call: a Python function named ``package.module:function``.
+
+    A bare string in YAML is shorthand: ``pkg.mod:fn`` for ``{function: pkg.mod:fn}``, any other word
+    for ``{name: ...}`` (a built-in tool: ``retrieve``, which needs the agent's ``retrieval:`` block).
+    The function is imported when the agent is built, not when the config is loaded; its signature and
+    docstring give the schema the model sees.
+    """
+
+    name: NonEmptyStr | None = Field(None, description="the name the model sees (default: the function's name)")
+    function: ImportRef | None = None
+    description: str | None = Field(None, description="replaces the function's docstring")
+    input_schema: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}},
+                                         description="not for function tools: their signature gives the schema")
+    timeout: PositiveDuration | None = Field(None, description="bound on each call")
+    max_errors: int | None = Field(None, ge=0, le=100, description="failed calls sent back before the run stops")
+
+    @model_validator(mode="after")
+    def _named(self) -> ToolConfig:
+        if self.name is None and self.function is None:
+            raise ConfigValueError("a tool needs 'function: package.module:function' (or the name of a built-in "
+                                   "tool)", "function")
+        return self
+
+    @property
+    def tool_name(self) -> str:
+        """The name the model sees."""
+        if self.name is not None:
+            return self.name
+        assert self.function is not None
+        return self.function.rpartition(":")[2].rpartition(".")[2]
+
+
+class MCPServerConfig(_Model):
+    """An ``mcp_servers:`` item: an MCP server whose tools the agent may call (needs ``aixpy[mcp]``).
+
+    Either ``command`` (+ ``args``, ``env``, ``cwd``): a server started as a subprocess and spoken to
+    over stdio; or ``url``: a streamable HTTP server (``headers`` sent with every request). A bare
+    string is shorthand: an ``http(s)://`` URL, else a command line (split like a shell does).
+    """
+
+    name: NonEmptyStr | None = Field(None, description="for messages (default: the command or the URL's host)")
+    command: NonEmptyStr | None = None
+    args: list[str] = Field(default_factory=list)
+    env: dict[str, str] = Field(default_factory=dict)
+    cwd: str | None = None
+    url: HttpURL | None = None
+    headers: dict[str, SecretStr] = Field(default_factory=dict)
+    tools: list[NonEmptyStr] | None = Field(None, description="only these tools of the server (default: all)")
+    prefix: str = Field("", description="put before each tool's name (two servers with a tool of the same name)")
+    timeout: PositiveDuration | None = Field(None, description="bound on each tool call")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        if value.startswith(("http://", "https://")):
+            return {"url": value}
+        import shlex
+
+        try:
+            argv = shlex.split(value)
+        except ValueError as e:
+            raise ValueError(f"cannot split the command line {value!r}: {e}") from None
+        return {"command": argv[0], "args": argv[1:]} if argv else {"command": ""}
+
+    @model_validator(mode="after")
+    def _one_transport(self) -> MCPServerConfig:
+        if (self.command is None) == (self.url is None):
+            raise ConfigValueError("an MCP server needs either 'command' (stdio) or 'url' (streamable HTTP)",
+                                   "command" if self.command is None else "url")
+        if self.url is not None and (self.args or self.env or self.cwd):
+            raise ConfigValueError("'args', 'env' and 'cwd' apply to a 'command' server, not to a 'url'", "url")
+        if self.command is not None and self.headers:
+            raise ConfigValueError("'headers' apply to a 'url' server, not to a 'command'", "headers")
+        return self
+
+    @property
+    def label(self) -> str:
+        """The server's name for messages (never a header value)."""
+        if self.name is not None:
+            return self.name
+        if self.url is not None:
+            return urlsplit(self.url).hostname or "mcp"
+        assert self.command is not None
+        return " ".join([self.command, *self.args])
+
+
+class RetrievalConfig(_Model):
+    """``retrieval:`` of an agent: a ``retrieve`` tool over a collection, embedded with the config's
+    ``embeddings:`` block and stored in its ``vectorstore:``."""
+
+    collection: NonEmptyStr | None = Field(None, description="default: the vector store's collection")
+    limit: int = Field(5, ge=1, le=100, description="passages per call (the model may ask for fewer)")
+    min_score: float | None = Field(None, description="drop passages scoring below this")
 
 
 class AgentInput(_Model):
@@ -173,6 +278,12 @@ def _shorthand(key: str) -> Any:
     return BeforeValidator(convert)
 
 
+def _tool_shorthand(value: Any) -> Any:
+    if isinstance(value, list):
+        return [({"function": v} if ":" in v else {"name": v}) if isinstance(v, str) else v for v in value]
+    return value
+
+
 _SINGLE_MODEL_KEYS = ("model", "provider", "api_key", "endpoint", "location", "project_id")
 
 
@@ -184,7 +295,7 @@ class AgentConfig(_Model):
     """
 
     name: NonEmptyStr
-    role: NonEmptyStr = "react"
+    role: Literal["react"] = "react"
     model: NonEmptyStr | None = None
     provider: LLMProvider | None = None
     api_key: SecretStr | None = None
@@ -194,8 +305,11 @@ class AgentConfig(_Model):
     temperature: float | None = Field(None, ge=0.0, le=2.0)
     max_tokens: int | None = Field(None, gt=0)
     prompt: str | None = None
-    tools: Annotated[list[ToolConfig], _shorthand("name")] = Field(default_factory=list)
-    mcp_servers: list[NonEmptyStr] = Field(default_factory=list)
+    tools: Annotated[list[ToolConfig], BeforeValidator(_tool_shorthand)] = Field(default_factory=list)
+    mcp_servers: list[MCPServerConfig] = Field(default_factory=list)
+    max_iterations: int | None = Field(None, ge=1, le=1000, description="model requests per run (default 10)")
+    output_schema: dict[str, Any] | None = Field(None, description="JSON schema of the answer (structured output)")
+    retrieval: RetrievalConfig | None = None
     inputs: Annotated[list[AgentInput], _shorthand("source")] = Field(default_factory=list)
     outputs: Annotated[list[AgentOutput], _shorthand("target")] = Field(default_factory=list)
     interval: PositiveDuration | None = None
@@ -210,10 +324,18 @@ class AgentConfig(_Model):
     def _unique_tools(cls, tools: list[ToolConfig]) -> list[ToolConfig]:
         seen: set[str] = set()
         for i, tool in enumerate(tools):
-            if tool.name in seen:
-                raise ConfigValueError(f"tool {quote(tool.name)} is listed twice", i, "name")
-            seen.add(tool.name)
+            if tool.tool_name in seen:
+                raise ConfigValueError(f"tool {quote(tool.tool_name)} is listed twice", i,
+                                       "name" if tool.name is not None else "function")
+            seen.add(tool.tool_name)
         return tools
+
+    @field_validator("output_schema")
+    @classmethod
+    def _schema(cls, schema: dict[str, Any] | None) -> dict[str, Any] | None:
+        if schema is not None and not isinstance(schema.get("type", "object"), str | list):
+            raise ValueError("'type' of a JSON schema must be a string such as object")
+        return schema
 
     @model_validator(mode="after")
     def _model_or_providers(self) -> AgentConfig:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+import weakref
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,6 +45,7 @@ __all__ = [
     "load_config",
     "load_config_str",
     "parse_config",
+    "where",
 ]
 
 MAX_REPORTED = 10
@@ -126,6 +128,26 @@ def parse_config(data: Mapping[str, Any] | None, *, source: str | None = None) -
     return _validate(dict(data), {}, source, secrets)
 
 
+# Where each loaded config came from: its file and the line of each key path, so that errors found later
+# (a tool that does not import) can still name the file and the line. Keyed by id, dropped with the config.
+_ORIGINS: dict[int, tuple[str | None, dict[str, int]]] = {}
+
+
+def _remember(config: AixpyConfig, source: str | None, lines: dict[str, int]) -> None:
+    _ORIGINS[id(config)] = (source, lines)
+    weakref.finalize(config, _ORIGINS.pop, id(config), None)
+
+
+def where(config: AixpyConfig | None, path: str) -> dict[str, Any]:
+    """``file``, ``path`` and ``line`` of the key ``path`` (``agents[0].tools[1]``) of a loaded config: the
+    keyword arguments of a :class:`~aixpy.errors.ConfigError` about that key, found after loading."""
+    source, lines = _ORIGINS.get(id(config), (None, {})) if config is not None else (None, {})
+    parts: list[str | int] = []
+    for key, index in re.findall(r"([^.\[\]]+)|\[(\d+)\]", path):
+        parts.append(int(index) if index else key)
+    return {"file": source, "path": path, "line": _line_for(tuple(parts), lines)}
+
+
 # ====================================================================== validation and error messages
 
 
@@ -169,6 +191,7 @@ def _validate(data: Any, lines: dict[str, int], source: str | None, secrets: set
         # Raised outside the ``except`` so the ValidationError (which quotes input values) is not chained.
         raise _config_error(problems, source)
     config._unresolved = {m.path: m.names for m in deferred}
+    _remember(config, source, lines)
     return config
 
 
