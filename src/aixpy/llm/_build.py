@@ -93,7 +93,7 @@ def _from_entry(entry: ProviderEntry, services: Mapping[str, ModelServiceConfig]
         common["options"] = {**common.get("options", {}), **entry.options}
     settings = ProviderSettings(model=model, api_key=secret(entry.api_key), endpoint=entry.endpoint,
                                 location=entry.location, project_id=entry.project_id, runtime=entry.runtime,
-                                **common)
+                                headers=entry.headers, allow_auth_override=entry.allow_auth_override, **common)
     return create(provider, settings)
 
 
