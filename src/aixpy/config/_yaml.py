@@ -302,7 +302,7 @@ class _Builder:
             value = self.loader.construct_object(node)
         else:
             self.check_tag(node, _STR, path)
-        if key is not None and is_secret_key(key) and value is not None and value != "":
+        if key is not None and is_secret_key(key, path) and value is not None and value != "":
             self.secrets.add(str(value))
         return value
 
