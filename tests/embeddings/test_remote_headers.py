@@ -124,6 +124,8 @@ def test_former_attribute_names_still_read() -> None:
     assert OpenAIEmbeddingsConfig(base_url="http://127.0.0.1:9/v1").endpoint == "http://127.0.0.1:9/v1"
     assert OpenAIEmbeddingsConfig(endpoint="http://127.0.0.1:9/v1").base_url == "http://127.0.0.1:9/v1"
     assert OllamaEmbeddingsConfig(endpoint="http://127.0.0.1:9").base_url == "http://127.0.0.1:9"
+    copied = OpenAIEmbeddingsConfig().model_copy(update={"base_url": "http://127.0.0.1:9/v1"})
+    assert copied.endpoint == "http://127.0.0.1:9/v1"
 
 
 @pytest.mark.parametrize(("suffix", "base"), OPENAI_BASE_CASES)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Self
 
 from pydantic import Field, ModelWrapValidatorHandler, PrivateAttr, SecretStr, model_validator
 
@@ -110,6 +110,10 @@ class RemoteSettings(StrictModel):
         if isinstance(data, Mapping) and "base_url" in data and isinstance(model, RemoteSettings):
             model._endpoint_key = "base_url"
         return model
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """As pydantic's, with ``base_url`` in ``update`` read as ``endpoint`` (it was the field's name)."""
+        return super().model_copy(update=url_alias(update, "endpoint", ("base_url",)), deep=deep)
 
     @property
     def endpoint_key(self) -> str:
