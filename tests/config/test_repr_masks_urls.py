@@ -62,7 +62,7 @@ def config_models() -> list[type[BaseModel]]:
         module = importlib.import_module(name)
         for attr, obj in vars(module).items():
             if (inspect.isclass(obj) and issubclass(obj, BaseModel) and obj.__module__.startswith("aixpy.config")
-                    and not attr.startswith("_") and obj.__name__ != "StrictModel"):
+                    and not attr.startswith("_") and obj.__name__ not in ("StrictModel", "RemoteSettings")):  # bases
                 found[obj.__name__] = obj
     return [found[k] for k in sorted(found)]
 

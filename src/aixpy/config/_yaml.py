@@ -334,7 +334,7 @@ class _Builder:
                 raise self.error("number too large", path, _mark_line(node.start_mark)) from None
         else:
             self.check_tag(node, _STR, path)
-        if key is not None and is_secret_key(key) and value is not None and value != "":
+        if key is not None and is_secret_key(key, path) and value is not None and value != "":
             self.secrets.add(str(value))
         return value
 

@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, model_validator
 
 from aixpy.config._base import ConfigValueError, Seconds, StrictModel, quote
+from aixpy.config._remote import RemoteSettings
 
 __all__ = [
     "DEFAULT_LOCAL_MODEL",
@@ -39,10 +40,13 @@ class LocalEmbeddingsConfig(StrictModel):
     quantize: bool = Field(True, description="run the matmuls on int8 kernels (validated against fp32 at build)")
 
 
-class OpenAIEmbeddingsConfig(StrictModel):
+class OpenAIEmbeddingsConfig(RemoteSettings):
+    """OpenAI (or any OpenAI-compatible server) ``/embeddings``. ``endpoint`` (alias ``base_url``) is an
+    OpenAI-style base URL: a bare origin gets ``/v1``, any other path is kept (:func:`aixpy.http.openai_base`)."""
+
     api_key: SecretStr | None = None
     model: str = "text-embedding-3-small"
-    base_url: str = "https://api.openai.com/v1"
+    endpoint: str = "https://api.openai.com/v1"
     dimensions: int | None = Field(None, ge=1, le=8192)
     batch_size: int = Field(100, ge=1, le=2048)
     max_concurrency: int = Field(4, ge=1, le=64, description="sub-batches in flight at once")
@@ -55,8 +59,13 @@ class OpenAIEmbeddingsConfig(StrictModel):
     organization: str | None = None
     project: str | None = None
 
+    @property
+    def base_url(self) -> str:
+        """The ``endpoint`` under its former name."""
+        return self.endpoint
 
-class HuggingFaceEmbeddingsConfig(StrictModel):
+
+class HuggingFaceEmbeddingsConfig(RemoteSettings):
     """Hugging Face Inference API, ``feature-extraction`` (see :mod:`aixpy.embeddings.huggingface`).
 
     ``endpoint`` defaults to the serverless router; the guide's retired ``api-inference.huggingface.co``
@@ -79,7 +88,7 @@ class HuggingFaceEmbeddingsConfig(StrictModel):
     timeout: Seconds = Field(60.0, gt=0, le=3600, description="seconds per request")
 
 
-class TEIEmbeddingsConfig(StrictModel):
+class TEIEmbeddingsConfig(RemoteSettings):
     """Text Embeddings Inference servers (see :mod:`aixpy.embeddings.tei`); several endpoints are a pool.
 
     ``batch_size`` defaults to 128 capped by the server's ``max_client_batch_size`` (from ``/info``).
@@ -107,9 +116,12 @@ class HashEmbeddingsConfig(StrictModel):
     dimensions: int = Field(256, ge=1, le=65536)
 
 
-class OllamaEmbeddingsConfig(StrictModel):
+class OllamaEmbeddingsConfig(RemoteSettings):
+    """A local Ollama server's ``/api/embed``. ``endpoint`` (alias ``base_url``) defaults to ``OLLAMA_HOST``,
+    else ``http://localhost:11434``."""
+
     model: str = "nomic-embed-text"
-    base_url: str = "http://localhost:11434"
+    endpoint: str = "http://localhost:11434"
     truncate: bool = True
     keep_alive: str | None = None
     dimensions: int | None = Field(None, ge=1, le=65536)
@@ -117,6 +129,11 @@ class OllamaEmbeddingsConfig(StrictModel):
     max_concurrency: int = Field(1, ge=1, le=64, description="sub-batches in flight (Ollama serves one at a time)")
     timeout: Seconds = Field(300.0, gt=0, description="seconds per request (a cold model load can be slow)")
     options: dict[str, Any] | None = Field(None, description="model options passed to /api/embed")
+
+    @property
+    def base_url(self) -> str:
+        """The ``endpoint`` under its former name."""
+        return self.endpoint
 
 
 class EmbeddingsCacheConfig(StrictModel):

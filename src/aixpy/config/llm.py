@@ -28,6 +28,7 @@ from aixpy.config._base import (
     parse_duration,
     quote,
 )
+from aixpy.config._remote import RemoteSettings, url_alias
 from aixpy.errors import UserError
 
 __all__ = [
@@ -55,7 +56,7 @@ __all__ = [
     "parse_duration",
 ]
 
-LLMProvider = Literal["openai", "anthropic", "gemini", "vertexai", "xai", "huggingface", "ollama"]
+LLMProvider = Literal["openai", "anthropic", "gemini", "vertexai", "xai", "huggingface", "ollama", "openai_compatible"]
 Runtime = Literal["ollama", "vllm", "cloud"]
 RetryOn = Literal["rate_limit", "timeout", "server_error", "connection"]
 _DEFAULT_RETRY_ON: tuple[RetryOn, ...] = ("rate_limit", "timeout", "server_error", "connection")
@@ -79,6 +80,14 @@ class _Model(StrictModel):
 
 
 NonEmptyStr = Annotated[str, Field(min_length=1)]
+
+
+def _canonical_provider(value: Any) -> Any:
+    """A provider alias (``vllm``, ``openai-compatible``, ``hf``, ``claude``...) read as its provider's name."""
+    return _model_names.ALIASES.get(value, value) if isinstance(value, str) else value
+
+
+ProviderName = Annotated[LLMProvider, BeforeValidator(_canonical_provider)]
 
 
 def infer_provider(model: str) -> str | None:
@@ -125,14 +134,15 @@ class RetryConfig(_Model):
 # ------------------------------------------------------------------ agents
 
 
-class ProviderEntry(_Model):
+class ProviderEntry(_Model, RemoteSettings):
     """One item of an agent's ``providers:`` list (tried in order with ``fallback_strategy: cascade``).
 
-    ``model`` may name a ``model_services:`` entry.
+    ``model`` may name a ``model_services:`` entry. ``endpoint`` may also be written ``base_url``;
+    ``headers``/``allow_auth_override``: see :mod:`aixpy.config._remote`.
     """
 
     model: NonEmptyStr
-    provider: LLMProvider | None = None
+    provider: ProviderName | None = None
     api_key: SecretStr | None = None
     runtime: Runtime | None = None
     endpoint: HttpURL | None = None
@@ -284,10 +294,11 @@ def _tool_shorthand(value: Any) -> Any:
     return value
 
 
-_SINGLE_MODEL_KEYS = ("model", "provider", "api_key", "endpoint", "location", "project_id")
+_SINGLE_MODEL_KEYS = ("model", "provider", "api_key", "endpoint", "location", "project_id", "headers",
+                      "allow_auth_override")
 
 
-class AgentConfig(_Model):
+class AgentConfig(_Model, RemoteSettings):
     """One item of ``agents:``.
 
     Either a single ``model`` (with ``provider``, or naming a ``model_services:`` entry, or a
@@ -297,7 +308,7 @@ class AgentConfig(_Model):
     name: NonEmptyStr
     role: Literal["react"] = "react"
     model: NonEmptyStr | None = None
-    provider: LLMProvider | None = None
+    provider: ProviderName | None = None
     api_key: SecretStr | None = None
     endpoint: HttpURL | None = None
     location: str | None = None
@@ -346,7 +357,7 @@ class AgentConfig(_Model):
                 )
             return self
         for key in _SINGLE_MODEL_KEYS:
-            if getattr(self, key) is not None:
+            if getattr(self, key) not in (None, False):
                 raise ConfigValueError(
                     f"'{key}' cannot be used together with 'providers:'; "
                     f"set it in each providers entry instead",
@@ -368,6 +379,8 @@ class AgentConfig(_Model):
                 endpoint=self.endpoint,
                 location=self.location,
                 project_id=self.project_id,
+                headers=self.headers,
+                allow_auth_override=self.allow_auth_override,
                 timeout=self.timeout,
                 temperature=self.temperature,
                 max_tokens=self.max_tokens,
@@ -379,11 +392,16 @@ class AgentConfig(_Model):
 
 
 class ModelServiceOptions(_Model):
-    """``config:`` block of a model service."""
+    """``config:`` block of a model service. ``address`` may also be written ``endpoint`` or ``base_url``."""
 
     address: HttpURL | None = Field(None, description="server address; Ollama default http://localhost:11434")
     quantization: Literal["int4", "int8", "fp16"] | None = None
     timeout: PositiveDuration = timedelta(minutes=5)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _address_alias(cls, data: Any) -> Any:
+        return url_alias(data, "address", ("endpoint", "base_url"))
 
 
 class ModelServiceConfig(_Model):
@@ -393,7 +411,7 @@ class ModelServiceConfig(_Model):
     """
 
     name: NonEmptyStr
-    provider: LLMProvider = "huggingface"
+    provider: ProviderName = "huggingface"
     model: NonEmptyStr
     runtime: Runtime = "ollama"
     transport: Literal["local", "remote"] = "local"

@@ -403,7 +403,7 @@ def _kind(value: Any) -> str:
 def _collect_secrets(value: Any, key: str | None, out: set[str]) -> None:
     if isinstance(value, Mapping):
         for k, v in value.items():
-            _collect_secrets(v, str(k), out)
+            _collect_secrets(v, "api_key" if key == "headers" else str(k), out)  # header values are secrets
     elif isinstance(value, list | tuple):
         for v in value:
             _collect_secrets(v, key, out)

@@ -21,9 +21,10 @@ TOP_LEVEL_KEYS = ("agents", "model_services", "embeddings", "vectorstore", "obse
 _SECRET_KEY = re.compile(r"(?i)(api_?key|secret|token|password|passwd|connection_string|dsn)$")
 
 
-def is_secret_key(key: str) -> bool:
-    """Whether a config key holds a secret (``api_key``, ``connection_string``, ``*_password``...)."""
-    return bool(_SECRET_KEY.search(key))
+def is_secret_key(key: str, path: str = "") -> bool:
+    """Whether a config key holds a secret (``api_key``, ``connection_string``, ``*_password``..., or any
+    entry of a ``headers:`` block when its dotted ``path`` is given)."""
+    return bool(_SECRET_KEY.search(key)) or path.endswith(f"headers.{key}")
 
 
 class AixpyConfig(StrictModel):

@@ -30,7 +30,7 @@ from typing import Any
 
 from aixpy.embeddings.base import EmbeddingService
 from aixpy.errors import ConfigError
-from aixpy.http import HttpClient, HttpConfig, RequestHook, URLPolicy, safe_url
+from aixpy.http import HttpClient, HttpConfig, RequestHook, URLPolicy, request_headers, safe_url
 
 __all__ = ["DEFAULT_CONCURRENCY", "DEFAULT_TIMEOUT", "RemoteEmbeddings", "bearer"]
 
@@ -52,6 +52,8 @@ class RemoteEmbeddings(EmbeddingService):
     Args:
         base_url, policy: where requests go and the SSRF policy that allows it.
         secret_headers: auth headers (never shown); headers: other fixed headers.
+        extra_headers, allow_auth_override: the block's ``headers:`` (secrets too), checked and merged
+            by :func:`~aixpy.http.request_headers`.
         timeout: total seconds per request; connect_timeout: seconds to connect.
         batch_size: texts per request; max_concurrency: requests in flight at once.
         on_request: metrics hooks, one :class:`~aixpy.http.RequestEvent` per request.
@@ -71,7 +73,11 @@ class RemoteEmbeddings(EmbeddingService):
         batch_size: int = 64,
         max_concurrency: int = DEFAULT_CONCURRENCY,
         on_request: Sequence[RequestHook] = (),
+        extra_headers: Mapping[str, Any] | None = None,
+        allow_auth_override: bool = False,
     ) -> None:
+        secret_headers = request_headers(extra_headers, secret_headers, fixed=headers or {},
+                                         allow_auth_override=allow_auth_override)
         if batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {batch_size}", path="batch_size")
         if max_concurrency < 1:

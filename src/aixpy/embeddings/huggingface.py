@@ -46,6 +46,7 @@ from aixpy.http import (
     URLPolicy,
     check_endpoint,
     endpoint_target,
+    request_headers,
     resolve_key,
     safe_url,
 )
@@ -103,7 +104,8 @@ class HuggingFaceEmbeddings(EmbeddingService):
         self._sleep, self._asleep = sleep, asleep
         self._http = HttpClient(HttpConfig(
             base, policy=pol, provider=PROVIDER,
-            secret_headers={"Authorization": f"Bearer {key}"} if key else {},
+            secret_headers=request_headers(config.headers, {"Authorization": f"Bearer {key}"} if key else {},
+                                           fixed=codec.OPTION_HEADERS, allow_auth_override=config.allow_auth_override),
             connect_timeout=min(10.0, config.timeout), read_timeout=config.timeout, write_timeout=config.timeout,
             total_timeout=config.timeout, max_connections=max(10, config.max_concurrency * 2),
             max_keepalive_connections=max(10, config.max_concurrency * 2)))

@@ -3,7 +3,8 @@
 >>> from aixpy import embeddings
 >>> svc = embeddings.new({"provider": "ollama", "ollama": {"model": "nomic-embed-text"}})  # doctest: +SKIP
 
-* **Where**: ``base_url`` when set in the config, else ``OLLAMA_HOST``, else ``http://localhost:11434``
+* **Where**: ``endpoint`` (alias ``base_url``) when set in the config, else ``OLLAMA_HOST``, else
+  ``http://localhost:11434``
   (``host``, ``host:port`` or a URL; ``0.0.0.0`` means this machine), with the same URL policy as the
   Ollama LLM provider: loopback, private addresses and ``ollama``-style container names (plus
   ``OLLAMA_ALLOWED_HOSTS``) over http; a public host only over https. No key.
@@ -78,13 +79,14 @@ class OllamaEmbeddings(RemoteEmbeddings):
         on_request: Sequence[RequestHook] = (),
     ) -> None:
         cfg = config or OllamaEmbeddingsConfig()
-        explicit = cfg.base_url if "base_url" in cfg.model_fields_set else None
+        explicit = cfg.endpoint if "endpoint" in cfg.model_fields_set else None
         url = server_url(explicit, env_var=HOST_ENV, default_url=DEFAULT_URL, default_port=DEFAULT_PORT,
-                         environ=environ, key="base_url")
-        base, pol = endpoint_target(url, url, (), policy=policy, environ=environ, key="base_url")
+                         environ=environ, key=cfg.endpoint_key)
+        base, pol = endpoint_target(url, url, (), policy=policy, environ=environ, key=cfg.endpoint_key)
         dims = cfg.dimensions if cfg.dimensions is not None else _known_dimensions(cfg.model)
         super().__init__(model=cfg.model, dimensions=dims, base_url=base, policy=pol, timeout=timeout,
-                         batch_size=cfg.batch_size, max_concurrency=max_concurrency, on_request=on_request)
+                         batch_size=cfg.batch_size, max_concurrency=max_concurrency, on_request=on_request,
+                         extra_headers=cfg.headers, allow_auth_override=cfg.allow_auth_override)
         self.config = cfg
         self.options = dict(options or {})
 

@@ -4,9 +4,11 @@
 >>> svc = embeddings.new({"provider": "openai", "openai": {"model": "text-embedding-3-small"}})  # doctest: +SKIP
 >>> svc.embed_batch(["machine learning", "deep learning"])                                    # doctest: +SKIP
 
-* **Where**: ``base_url`` (default ``https://api.openai.com/v1``) + ``/embeddings``. The official host
-  gets the public URL policy; a loopback or private ``base_url`` (llama.cpp, vLLM, a proxy) the local
-  policy; any other host is the only public host allowed. Azure-style paths are not supported.
+* **Where**: ``endpoint`` (alias ``base_url``; default ``https://api.openai.com/v1``) + ``/embeddings``;
+  a bare origin gets ``/v1``, any other path is kept as given (:func:`aixpy.http.openai_base`). The
+  official host gets the public URL policy; a loopback or private ``endpoint`` (llama.cpp, vLLM, a proxy)
+  the local policy; any other host is the only public host allowed. Azure-style paths are not supported.
+* **Headers**: ``headers`` are sent with every request (secrets; see :mod:`aixpy.config._remote`).
 * **Key**: ``api_key`` or ``OPENAI_API_KEY``, sent as ``Authorization: Bearer``; never logged or shown.
   Required for ``api.openai.com`` (a missing key is a :class:`~aixpy.errors.ConfigError` at construction);
   optional for other servers.
@@ -37,7 +39,7 @@ from aixpy.embeddings._remote import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT, Remot
 from aixpy.embeddings.base import Embedded, split_by_budget
 from aixpy.embeddings.codecs import openai as codec
 from aixpy.errors import ConfigError
-from aixpy.http import RequestHook, URLPolicy, check_endpoint, endpoint_target, resolve_key
+from aixpy.http import RequestHook, URLPolicy, check_endpoint, endpoint_target, openai_base, resolve_key
 
 __all__ = ["BASE_URL", "ENV_KEYS", "OpenAIEmbeddings", "create"]
 
@@ -54,7 +56,7 @@ class OpenAIEmbeddings(RemoteEmbeddings):
     """OpenAI (or OpenAI-compatible) embeddings; see the module docstring.
 
     Args:
-        config: the ``openai:`` block (model, base_url, api_key, dimensions, batch_size).
+        config: the ``openai:`` block (model, endpoint, api_key, dimensions, batch_size, headers).
         environ: where ``OPENAI_API_KEY`` is looked up (default ``os.environ``).
         policy: override the SSRF URL policy.
         encoding_format: ``"float"`` or ``"base64"``.
@@ -84,7 +86,7 @@ class OpenAIEmbeddings(RemoteEmbeddings):
         on_request: Sequence[RequestHook] = (),
     ) -> None:
         cfg = config or OpenAIEmbeddingsConfig()
-        url = check_endpoint(cfg.base_url, "base_url").rstrip("/")
+        url = check_endpoint(openai_base(cfg.endpoint) or cfg.endpoint, cfg.endpoint_key)
         official = (urlsplit(url).hostname or "").lower() == codec.OFFICIAL_HOST
         expected, self._send_dimensions = codec.resolve_dimensions(cfg.model, cfg.dimensions, official=official,
                                                                    send=send_dimensions)
@@ -98,11 +100,12 @@ class OpenAIEmbeddings(RemoteEmbeddings):
             raise ConfigError("max_request_tokens must be >= 1", path="max_request_tokens")
         key = resolve_key(cfg.api_key, ENV_KEYS, provider=PROVIDER, environ=environ, required=official)
         base, pol = endpoint_target(url, BASE_URL, (codec.OFFICIAL_HOST,), policy=policy, environ=environ,
-                                    key="base_url")
+                                    key=cfg.endpoint_key)
         headers = {k: v for k, v in (("OpenAI-Organization", organization), ("OpenAI-Project", project)) if v}
         super().__init__(model=cfg.model, dimensions=expected, base_url=base, policy=pol, secret_headers=bearer(key),
                          headers=headers, timeout=timeout, batch_size=cfg.batch_size,
-                         max_concurrency=max_concurrency, on_request=on_request)
+                         max_concurrency=max_concurrency, on_request=on_request, extra_headers=cfg.headers,
+                         allow_auth_override=cfg.allow_auth_override)
         self.encoding_format: codec.EncodingFormat = encoding_format
         self.user = user
         self.max_request_tokens = max_request_tokens

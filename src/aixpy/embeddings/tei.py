@@ -53,7 +53,7 @@ from aixpy.errors import (
     ServerError,
     UnknownModelError,
 )
-from aixpy.http import HttpClient, HttpConfig, URLPolicy, endpoint_target, secret
+from aixpy.http import HttpClient, HttpConfig, URLPolicy, endpoint_target, request_headers, secret
 from aixpy.policy.plans import Plan, arun, run
 
 __all__ = ["DEFAULT_BATCH_SIZE", "TEIEmbeddings", "create"]
@@ -107,6 +107,8 @@ class TEIEmbeddings(EmbeddingService):
         if not urls:
             raise ConfigError("huggingface_tei needs at least one endpoint", path="endpoint")
         key = secret(config.api_key)
+        headers = request_headers(config.headers, {"Authorization": f"Bearer {key}"} if key else {},
+                                  allow_auth_override=config.allow_auth_override)
         clients: list[HttpClient] = []
         bases: list[str] = []
         for url in urls:
@@ -116,8 +118,7 @@ class TEIEmbeddings(EmbeddingService):
             bases.append(base)
             clients.append(HttpClient(HttpConfig(
                 base, policy=pol, provider=PROVIDER,
-                secret_headers={"Authorization": f"Bearer {key}"} if key else {},
-                connect_timeout=min(5.0, config.timeout), read_timeout=config.timeout,
+                secret_headers=headers, connect_timeout=min(5.0, config.timeout), read_timeout=config.timeout,
                 write_timeout=config.timeout, total_timeout=config.timeout,
                 max_connections=max(16, config.max_concurrency * 2),
                 max_keepalive_connections=max(16, config.max_concurrency * 2))))

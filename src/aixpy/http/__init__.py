@@ -16,7 +16,16 @@ from httpx import Response
 
 from aixpy.http._client import HttpClient
 from aixpy.http._config import HttpConfig, RequestEvent, RequestHook
-from aixpy.http._endpoints import check_endpoint, endpoint_target, is_local_host, resolve_key, secret, server_url
+from aixpy.http._endpoints import (
+    check_endpoint,
+    endpoint_target,
+    is_local_host,
+    openai_base,
+    request_headers,
+    resolve_key,
+    secret,
+    server_url,
+)
 from aixpy.http._errors import error_for_status, map_exception, parse_retry_after
 from aixpy.http._ssrf import (
     LOCAL_HOSTS,
@@ -69,8 +78,10 @@ __all__ = [
     "iter_sse",
     "local_policy",
     "map_exception",
+    "openai_base",
     "parse_retry_after",
     "public_policy",
+    "request_headers",
     "resolve_key",
     "safe_url",
     "secret",

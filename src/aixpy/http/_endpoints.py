@@ -6,6 +6,15 @@ naming the key, raised before the URL is split, rebuilt or used. URL parsers dis
 WHATWG parser reads ``http://a\\@b/`` as host ``a``, Python's ``urlsplit`` as host ``b``), and
 credentials dropped on the way would be a silent surprise. The message never repeats the URL, so a
 password in it is not echoed.
+
+OpenAI-style base URLs (:func:`openai_base`): an endpoint that is a bare origin (no path, or only ``/``)
+gets ``/v1``; any other path is the base as given (trailing ``/`` dropped). So ``https://gw.example``,
+``https://gw.example/`` and ``https://gw.example/v1/`` all post to ``https://gw.example/v1/chat/completions``,
+while ``https://gw.example/openai/v1`` or ``https://gw.example/api`` keep their prefix.
+
+Extra request headers (:func:`request_headers`): the ``headers:`` a provider block configures, checked by
+one rule (:func:`aixpy.config._remote.header_problem`) plus the headers that provider sets itself, and
+merged with its credentials into the secret headers of its client.
 """
 
 from __future__ import annotations
@@ -13,14 +22,16 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from aixpy.config._remote import AUTH_HEADERS, header_problem, plain
 from aixpy.errors import ConfigError
 from aixpy.http._ssrf import LOCAL_HOSTS, URLPolicy, classify_ip, local_policy, public_policy
 
-__all__ = ["check_endpoint", "endpoint_target", "is_local_host", "resolve_key", "secret", "server_url"]
+__all__ = ["check_endpoint", "endpoint_target", "is_local_host", "openai_base", "request_headers", "resolve_key",
+           "secret", "server_url"]
 
 _LOCAL_SUFFIXES = (".local", ".localhost", ".internal", ".lan", ".home.arpa")
 _AUTHORITY_END = re.compile(r"[/?#]")
@@ -135,3 +146,50 @@ def server_url(endpoint: str | None, *, env_var: str, default_url: str, default_
     port = port or default
     netloc = (f"[{host}]" if ":" in host else host) + (f":{port}" if port else "")
     return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+
+
+def openai_base(endpoint: str | None) -> str | None:
+    """An OpenAI-style base URL (the one ``/chat/completions`` or ``/embeddings`` is appended to):
+    ``endpoint`` with ``/v1`` added when it is a bare origin, else as given without trailing ``/``
+    (see the module docstring). ``None`` stays ``None``; the URL is not checked here."""
+    if endpoint is None:
+        return None
+    url = endpoint.strip().rstrip("/")
+    rest = url.split("://", 1)[1] if "://" in url else url
+    return url if _AUTHORITY_END.search(rest) else url + "/v1"
+
+
+def request_headers(extra: Mapping[str, Any] | None, auth: Mapping[str, str] | None = None, *,
+                    fixed: Iterable[str] = (), allow_auth_override: bool = False,
+                    key: str = "headers") -> dict[str, str]:
+    """The secret headers of a provider's client: its credentials ``auth`` plus the configured ``extra``.
+
+    Each extra header must pass :func:`~aixpy.config._remote.header_problem`; it may not repeat a header
+    the provider sets (``fixed``, e.g. ``anthropic-version``), nor replace a credential header (the
+    provider's ``auth`` names and :data:`~aixpy.config._remote.AUTH_HEADERS`) unless
+    ``allow_auth_override``, in which case it replaces the provider's header of that name. Names
+    compare without case. Errors are :class:`~aixpy.errors.ConfigError` at ``key.<name>``, never
+    quoting a value.
+    """
+    out = dict(auth or {})
+    auth_names = {k.lower() for k in out} | AUTH_HEADERS
+    fixed_names = {k.lower() for k in fixed}
+    seen: set[str] = set()
+    for name, raw in (extra or {}).items():
+        value = plain(raw)
+        problem = header_problem(name, value, allow_auth_override=True)  # the name and value themselves
+        low = str(name).lower()
+        if problem is None and low in auth_names and not allow_auth_override:
+            problem = header_problem(name, value) or (
+                f"header {name} would replace the provider's credentials: set allow_auth_override to send it")
+        if problem is None and low in fixed_names:
+            problem = f"header {name} is set by the provider and cannot be configured"
+        if problem is None and low in seen:
+            problem = f"header {name} is given twice (header names ignore case)"
+        if problem is not None:
+            raise ConfigError(problem, path=f"{key}.{str(name)[:40]}")
+        seen.add(low)
+        if low in auth_names:
+            out = {k: v for k, v in out.items() if k.lower() != low}
+        out[name] = value
+    return out

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
+from aixpy.config._base import validate_block
 from aixpy.config.llm import AgentConfig, ModelServiceConfig, ProviderEntry
 from aixpy.errors import ConfigError, InvalidInputError
 from aixpy.http import secret
@@ -31,8 +32,9 @@ def build(spec: Any, services: Mapping[str, ModelServiceConfig], base: dict[str,
     """
     if isinstance(spec, Mapping):
         data = dict(spec)
-        spec = AgentConfig.model_validate(data) if "name" in data or "providers" in data \
-            else ProviderEntry.model_validate(data)
+        # validate_block: a ConfigError naming the key, never pydantic's error quoting the input (keys, headers)
+        spec = validate_block(AgentConfig, data, "agent") if "name" in data or "providers" in data \
+            else validate_block(ProviderEntry, data, "provider")
     check_settings(settings)
     if isinstance(spec, str):
         return _from_service(services[spec], {**base, **settings})
@@ -93,7 +95,7 @@ def _from_entry(entry: ProviderEntry, services: Mapping[str, ModelServiceConfig]
         common["options"] = {**common.get("options", {}), **entry.options}
     settings = ProviderSettings(model=model, api_key=secret(entry.api_key), endpoint=entry.endpoint,
                                 location=entry.location, project_id=entry.project_id, runtime=entry.runtime,
-                                **common)
+                                headers=entry.headers, allow_auth_override=entry.allow_auth_override, **common)
     return create(provider, settings)
 
 

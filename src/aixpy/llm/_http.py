@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import Any, TypedDict
 
 from aixpy.errors import ProviderError, UserError
-from aixpy.http import HttpClient, HttpConfig, RequestHook, URLPolicy, aiter_sse, iter_sse
+from aixpy.http import HttpClient, HttpConfig, RequestHook, URLPolicy, aiter_sse, iter_sse, request_headers
 from aixpy.http import safe_url as _safe_url
 from aixpy.llm.codecs._common import HttpCall, StreamParser, WireAPI
 from aixpy.llm.model import CallContext, Capabilities, ChatModel, EventNormalizer
@@ -40,6 +40,8 @@ class HttpOptions(TypedDict, total=False):
     on_request: Sequence[RequestHook]
     clock: Clock | None
     connect_timeout: float
+    extra_headers: Mapping[str, Any] | None
+    allow_auth_override: bool
 
 
 class HttpChatModel(ChatModel):
@@ -52,6 +54,9 @@ class HttpChatModel(ChatModel):
             ``temperature`` or ``top_p`` but not both, ``temperature`` is no default for a request
             that sets ``top_p``: its own choice wins).
         on_request: metrics hooks (:class:`~aixpy.http.RequestEvent` per request).
+        extra_headers: the config's ``headers:``, sent with every request and treated as secrets; checked
+            by :func:`~aixpy.http.request_headers` (no credential header unless ``allow_auth_override``,
+            no header the provider sets).
     """
 
     def __init__(
@@ -71,7 +76,11 @@ class HttpChatModel(ChatModel):
         on_request: Sequence[RequestHook] = (),
         clock: Clock | None = None,
         connect_timeout: float = 10.0,
+        extra_headers: Mapping[str, Any] | None = None,
+        allow_auth_override: bool = False,
     ) -> None:
+        secret_headers = request_headers(extra_headers, secret_headers, fixed=headers or {},
+                                         allow_auth_override=allow_auth_override)
         super().__init__(provider=provider, model=model, capabilities=capabilities, timeout=timeout, clock=clock)
         self.api = api
         self.temperature = temperature

@@ -65,7 +65,8 @@ class ProviderSettings:
     ``api_key`` never appears in the repr. ``options`` carries provider-specific settings (e.g.
     ``{"text_generation": True}`` for HuggingFace TGI, ``{"token_provider": fn}`` for Vertex AI,
     ``{"policy": URLPolicy(...)}``, ``{"on_request": [hook]}``). ``environ`` replaces ``os.environ``
-    for key lookup (tests).
+    for key lookup (tests). ``headers`` are extra request headers (secrets, never in the repr; see
+    :func:`aixpy.http.request_headers`), ``allow_auth_override`` lets them replace the credential header.
     """
 
     model: str | None = None
@@ -77,6 +78,8 @@ class ProviderSettings:
     temperature: float | None = None
     max_tokens: int | None = None
     runtime: str | None = None
+    headers: Mapping[str, Any] | None = field(default=None, repr=False)
+    allow_auth_override: bool = False
     options: Mapping[str, Any] = field(default_factory=dict)
     environ: Mapping[str, str] | None = field(default=None, repr=False)
     clock: Clock | None = field(default=None, repr=False)
@@ -89,6 +92,9 @@ class ProviderSettings:
         pairs = (("timeout", self.timeout), ("temperature", self.temperature), ("max_tokens", self.max_tokens),
                  ("clock", self.clock))
         out: dict[str, Any] = {k: v for k, v in pairs if v is not None}
+        if self.headers:
+            out["extra_headers"] = self.headers
+            out["allow_auth_override"] = self.allow_auth_override
         for key in ("on_request", "connect_timeout"):
             if self.options.get(key) is not None:
                 out[key] = self.options[key]

@@ -37,6 +37,7 @@ from aixpy.errors import ConfigError, ResponseFormatError
 
 __all__ = [
     "LEGACY_HOST",
+    "OPTION_HEADERS",
     "ROUTER_HOST",
     "ROUTER_URL",
     "ApiStyle",
@@ -53,6 +54,8 @@ ROUTER_URL = "https://router.huggingface.co/hf-inference"
 ROUTER_HOST = "router.huggingface.co"
 LEGACY_HOST = "api-inference.huggingface.co"
 TASK = "feature-extraction"
+OPTION_HEADERS = ("x-wait-for-model", "x-use-cache")
+"""The headers :func:`build_request` may send (the serverless options)."""
 
 ApiStyle = Literal["router", "legacy", "endpoint"]
 _MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(?:/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
@@ -143,7 +146,7 @@ def build_request(
     for key, value in (("normalize", normalize), ("truncate", truncate), ("prompt_name", prompt_name)):
         if value is not None:
             body[key] = value
-    headers: dict[str, str] = {}
+    headers: dict[str, str] = {}  # names: OPTION_HEADERS
     if wait_for_model:
         headers["x-wait-for-model"] = "true"
     if not use_cache:

@@ -1,7 +1,8 @@
 """Any OpenAI-compatible server: vLLM, llama.cpp's ``llama-server``, TGI's ``/v1``, LM Studio, a gateway.
 
 The ``endpoint`` is required: it is the base URL that ``/chat/completions`` is appended to (e.g.
-``http://localhost:8000/v1``). A loopback or private host gets the local URL policy (http allowed),
+``http://localhost:8000/v1``); a bare origin (``http://localhost:8000``) gets ``/v1``, any other path is
+kept as given (:func:`aixpy.http.openai_base`). A loopback or private host gets the local URL policy (http allowed),
 any other host the public one (https, that host only). The key is optional (``api_key``) and no
 environment variable is read: servers differ. Prices are unknown (cost ``None``) unless registered.
 """
@@ -12,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any, Unpack
 
 from aixpy.errors import ConfigError
-from aixpy.http import URLPolicy, endpoint_target, secret
+from aixpy.http import URLPolicy, endpoint_target, openai_base, secret
 from aixpy.llm._http import HttpChatModel, HttpOptions
 from aixpy.llm.codecs.openai_chat import OpenAIChatAPI
 from aixpy.llm.model import Capabilities
@@ -37,7 +38,8 @@ class OpenAICompatibleModel(HttpChatModel):
             raise ConfigError("the openai_compatible provider needs an endpoint, e.g. http://localhost:8000/v1",
                               path="endpoint")
         key = secret(api_key)
-        base, pol = endpoint_target(endpoint, endpoint, (), policy=policy, environ=environ)
+        url = openai_base(endpoint)
+        base, pol = endpoint_target(url, url or endpoint, (), policy=policy, environ=environ)
         super().__init__(provider=provider, model=model, api=OpenAIChatAPI(stream_usage=stream_usage), base_url=base,
                          policy=pol, secret_headers={"Authorization": f"Bearer {key}"} if key else None,
                          capabilities=Capabilities(tools=True, json_schema=True, vision=vision), **options)

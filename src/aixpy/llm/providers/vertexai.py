@@ -100,12 +100,14 @@ class VertexAIModel(HttpChatModel):
         self.project_id = project
         self.location = location
         self._tokens = token_provider
+        # headers: that replace Authorization (allow_auth_override) are sent instead of the OAuth token
+        self._overridden = any(k.lower() == "authorization" for k in self.http.config.secret_headers)
 
     def _auth_headers(self) -> Mapping[str, str]:
-        return {"Authorization": f"Bearer {self._tokens()}"}
+        return {} if self._overridden else {"Authorization": f"Bearer {self._tokens()}"}
 
     async def _aauth_headers(self) -> Mapping[str, str]:
-        if getattr(self._tokens, "fresh", True):
+        if self._overridden or getattr(self._tokens, "fresh", True):
             return self._auth_headers()
         import anyio.to_thread
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Unpack
 
-from aixpy.http import URLPolicy, endpoint_target, resolve_key
+from aixpy.http import URLPolicy, endpoint_target, openai_base, resolve_key
 from aixpy.llm._http import HttpChatModel, HttpOptions
 from aixpy.llm.codecs.openai_chat import OpenAIChatAPI
 from aixpy.llm.model import Capabilities
@@ -28,7 +28,7 @@ class XAIModel(HttpChatModel):
                  policy: URLPolicy | None = None, environ: Mapping[str, str] | None = None,
                  **options: Unpack[HttpOptions]) -> None:
         key = resolve_key(api_key, ENV_KEYS, provider=PROVIDER, environ=environ)
-        base, pol = endpoint_target(endpoint, BASE_URL, (HOST,), policy=policy, environ=environ)
+        base, pol = endpoint_target(openai_base(endpoint), BASE_URL, (HOST,), policy=policy, environ=environ)
         super().__init__(provider=PROVIDER, model=model, api=OpenAIChatAPI(), base_url=base, policy=pol,
                          secret_headers={"Authorization": f"Bearer {key}"}, capabilities=CAPABILITIES, **options)
 
