@@ -76,6 +76,8 @@ class LLMEvent(Event):
     delay until the first text or tool-call delta of a stream. Tokens and ``cost_usd`` are ``None``
     when the provider reported no usage or the price is unknown. ``completed`` is false for a stream
     the caller stopped reading before its end (not an error). ``events`` counts stream events delivered.
+    ``cached`` is true when a response cache answered (no request was made, ``attempts`` is 0 and
+    ``cost_usd`` 0; the tokens are those of the call that filled the cache, not spent again).
     """
 
     kind: ClassVar[str] = "llm.call"
@@ -99,6 +101,7 @@ class LLMEvent(Event):
     fallbacks: int = 0
     events: int = 0
     completed: bool = True
+    cached: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

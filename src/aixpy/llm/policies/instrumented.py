@@ -154,7 +154,7 @@ class _Call:
             cache_creation_tokens=None if usage is None else usage.cache_creation_tokens,
             reasoning_tokens=None if usage is None else usage.reasoning_tokens,
             cost_usd=cost, attempts=ctx.attempts - self._attempts0, fallbacks=_chain_position(owner.inner, ctx),
-            events=self.events, completed=not closed_early,
+            events=self.events, completed=not closed_early, cached=ctx.cached,
         ), owner.on_event)
 
 
