@@ -37,14 +37,19 @@ def test_a_repeated_deterministic_request_is_answered_from_the_cache() -> None:
     again = model.chat("2+2?", temperature=0)
     assert len(inner.requests) == 1
     assert (first.text, first.cached, again.text, again.cached) == ("four", False, "four", True)
-    assert first.cost_usd is not None and first.cost_usd > 0
-    assert again.cost_usd == 0.0 and again.usage == Usage(1000, 1000) and again.provider == "openai"
-    assert model.stats()["hits"] == 1 and model.stats()["misses"] == 1
+    assert first.cost_usd is not None
+    assert first.cost_usd > 0
+    assert again.cost_usd == 0.0
+    assert again.usage == Usage(1000, 1000)
+    assert again.provider == "openai"
+    assert model.stats()["hits"] == 1
+    assert model.stats()["misses"] == 1
 
 
 def test_by_default_only_temperature_zero_is_cached() -> None:
     model, inner = cached("a", "b", "c", "d")
-    assert model.chat("q").text == "a" and model.chat("q").text == "b"          # provider default: sampled
+    assert model.chat("q").text == "a"
+    assert model.chat("q").text == "b"
     assert model.chat("q", temperature=0.7, seed=1).text == "c"                  # a seed alone is not enough
     assert model.stats()["skipped"] == 3
     assert len(inner.requests) == 3
@@ -54,7 +59,8 @@ def test_the_providers_default_temperature_counts() -> None:
     inner = TestModel("a", "b")
     inner.temperature = 0.0  # type: ignore[attr-defined]  # what an HTTP provider configured with temperature: 0 has
     model = CachedModel(inner)
-    assert model.chat("q").text == "a" and model.chat("q").text == "a"
+    assert model.chat("q").text == "a"
+    assert model.chat("q").text == "a"
 
 
 def test_when_always_and_when_function() -> None:
@@ -100,11 +106,12 @@ def test_entries_expire_after_the_ttl_on_the_models_clock() -> None:
     assert model.chat("q", temperature=0).text == "old"
     clock.advance(2)
     assert model.chat("q", temperature=0).text == "new"
-    assert len(inner.requests) == 2 and model.backend.stats()["expired"] == 1
+    assert len(inner.requests) == 2
+    assert model.backend.stats()["expired"] == 1
 
 
 def test_memory_backend_is_an_lru() -> None:
-    model, inner = cached("a", "b", "c", backend=MemoryResponseCache(max_entries=1))
+    model, _inner = cached("a", "b", "c", backend=MemoryResponseCache(max_entries=1))
     model.chat("1", temperature=0)
     model.chat("2", temperature=0)
     assert model.chat("1", temperature=0).text == "c"
@@ -120,8 +127,11 @@ def test_a_cached_stream_is_replayed_as_the_same_events() -> None:
         first = list(s)
     with model.stream("q", temperature=0) as s2:
         replay = list(s2)
-    assert replay == first and len(inner.requests) == 1
-    assert s2.response.cached and s2.response.cost_usd == 0.0 and not s.response.cached
+    assert replay == first
+    assert len(inner.requests) == 1
+    assert s2.response.cached
+    assert s2.response.cost_usd == 0.0
+    assert not s.response.cached
     assert s2.response.tool_calls == [ToolCall("c1", "f", {"a": 1})]
     assert s2.response == ChatResponse(text="Hello", tool_calls=[ToolCall("c1", "f", {"a": 1})],
                                        finish_reason="tool_calls", usage=Usage(10, 5), model="gpt-4o-2024-08-06",
@@ -172,7 +182,9 @@ def test_hits_are_visible_in_telemetry_and_cost_nothing() -> None:
     with model.stream("q", temperature=0) as s:
         list(s)
     assert [(e.operation, e.cached, e.attempts) for e in seen] == [("chat", False, 1), ("stream", True, 0)]
-    assert seen[0].cost_usd is not None and seen[0].cost_usd > 0 and seen[1].cost_usd == 0.0
+    assert seen[0].cost_usd is not None
+    assert seen[0].cost_usd > 0
+    assert seen[1].cost_usd == 0.0
     assert seen[1].provider == "openai"
 
 
@@ -201,7 +213,8 @@ def test_concurrent_identical_misses_send_one_request_threads() -> None:
     release.set()
     for t in threads:
         t.join(5)
-    assert calls == ["sent"] and [r.text for r in results] == ["one"] * 8
+    assert calls == ["sent"]
+    assert [r.text for r in results] == ["one"] * 8
     assert sum(r.cached for r in results) == 7
     assert len(model._flights) == 0
 
@@ -221,8 +234,10 @@ async def test_concurrent_identical_misses_send_one_request_tasks() -> None:
         await asyncio.sleep(0)
     release.set()
     results = await asyncio.gather(*tasks)
-    assert calls == ["sent"] and {r.text for r in results} == {"one"}
-    assert sum(r.cached for r in results) == 7 and model.stats()["coalesced"] == 7
+    assert calls == ["sent"]
+    assert {r.text for r in results} == {"one"}
+    assert sum(r.cached for r in results) == 7
+    assert model.stats()["coalesced"] == 7
 
 
 def test_waiters_send_their_own_request_when_the_owner_fails() -> None:
@@ -256,7 +271,9 @@ def test_waiters_send_their_own_request_when_the_owner_fails() -> None:
     release.set()
     t.join(5)
     w.join(5)
-    assert len(errors) == 1 and waiter_result == ["second"] and len(calls) == 2
+    assert len(errors) == 1
+    assert waiter_result == ["second"]
+    assert len(calls) == 2
 
 
 def test_a_waiter_never_outlives_its_deadline() -> None:

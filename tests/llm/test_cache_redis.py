@@ -38,10 +38,12 @@ async def test_stream_replay_and_ttl_through_redis(redis_url: str, redis_prefix:
         first = [e async for e in s]
     async with model.astream("q", temperature=0) as s2:
         assert [e async for e in s2] == first
-    assert s2.response.cached and len(inner.requests) == 1
+    assert s2.response.cached
+    assert len(inner.requests) == 1
     client = redis.Redis.from_url(redis_url)
     keys = client.keys(redis_prefix + "*")
-    assert len(keys) == 1 and 3590 < client.ttl(keys[0]) <= 3600
+    assert len(keys) == 1
+    assert 3590 < client.ttl(keys[0]) <= 3600
     client.close()
     await model.aclose()
 
@@ -53,7 +55,8 @@ def test_redis_down_calls_uncached_and_hides_the_password() -> None:
     assert model.chat("q", temperature=0).text == "a"
     assert model.chat("q", temperature=0).text == "b"
     assert model.stats()["errors"] == 4                    # 2 lookups + 2 writes
-    assert "s3cretpassw0rd" not in repr(model) and "***" in repr(model)
+    assert "s3cretpassw0rd" not in repr(model)
+    assert "***" in repr(model)
     strict = CachedModel(TestModel(), RedisResponseCache(url, socket_timeout=0.2, strict=True))
     with pytest.raises(StoreError) as e:
         strict.chat("q", temperature=0)

@@ -29,7 +29,7 @@ def test_requests_per_minute_wait_rather_than_fail() -> None:
 
 
 async def test_requests_per_minute_async() -> None:
-    model, inner, clock = limited(requests_per_minute=60)
+    model, _inner, clock = limited(requests_per_minute=60)
     for _ in range(61):
         await model.achat("hi")
     assert [s for s in clock.sleeps if s > 0] == pytest.approx([1.0])
@@ -37,7 +37,7 @@ async def test_requests_per_minute_async() -> None:
 
 def test_tokens_per_minute_are_reserved_then_corrected_by_the_usage() -> None:
     answer = ChatResponse(text="x", usage=Usage(50_000, 10_000))
-    model, inner, clock = limited(answer, answer, tokens_per_minute=40_000)
+    model, _inner, clock = limited(answer, answer, tokens_per_minute=40_000)
     model.chat("short")                       # reserved 2 tokens, spent 60,000: the bucket is 20,000 short
     model.chat("short")
     assert clock.slept == pytest.approx(30.0, rel=0.01)   # 20,000 tokens at 40,000 a minute
@@ -63,7 +63,8 @@ def test_a_wait_beyond_the_deadline_raises_at_once_and_reserves_nothing() -> Non
     model.chat("hi")
     with pytest.raises(DeadlineExceededError):
         model.chat("hi", timeout=30)          # the next slot is 60 s away
-    assert clock.sleeps == [] and len(inner.requests) == 1
+    assert clock.sleeps == []
+    assert len(inner.requests) == 1
     model.chat("hi", timeout=61)              # nothing was reserved by the failed call
     assert clock.sleeps == pytest.approx([60.0])
 
@@ -83,7 +84,8 @@ def test_a_429_goes_through_the_one_retry_loop_not_the_limiter() -> None:
     limiter = RateLimiter(requests_per_minute=600, clock=clock)
     model = RetryModel(RateLimitedModel(inner, limiter), RetryPolicy(max_attempts=2, jitter=False), clock=clock)
     assert model.chat("hi").text == "ok"
-    assert clock.sleeps == pytest.approx([7.0]) and len(inner.requests) == 2   # Retry-After honoured once
+    assert clock.sleeps == pytest.approx([7.0])
+    assert len(inner.requests) == 2
 
 
 async def test_a_cancelled_wait_gives_its_reservation_back() -> None:
@@ -104,3 +106,50 @@ async def test_a_cancelled_wait_gives_its_reservation_back() -> None:
         await task
     clock.advance(60)
     assert limiter.reserve(0, model._context(None, None).deadline) == 0.0
+
+
+# --------------------------------------------------------------------------- config
+
+
+def test_an_agents_cache_and_rate_limit_blocks_build_the_documented_stack() -> None:
+    from aixpy import llm
+    from aixpy.llm.policies import CachedModel, RetryModel
+
+    clock = ManualClock()
+    model = llm.new({"name": "a", "providers": [{"model": "test:one"}, {"model": "test:two"}],
+                     "retry": {"max_attempts": 2}, "cache": {"ttl": "1h"},
+                     "rate_limit": {"requests_per_minute": 3, "tokens_per_minute": 40_000}}, clock=clock)
+    assert isinstance(model, CachedModel)
+    assert isinstance(model.inner, RetryModel)
+    chain = model.inner.inner
+    assert isinstance(chain, FallbackModel)
+    assert all(isinstance(m, RateLimitedModel) for m in chain.models)
+    for _ in range(4):
+        model.chat("hi")                                   # not deterministic: every call goes to the provider
+    assert clock.sleeps == pytest.approx([20.0])
+    assert model.chat("hi", temperature=0).cached is False
+    assert model.chat("hi", temperature=0).cached is True
+
+
+def test_config_errors_name_the_file_and_line() -> None:
+    import textwrap
+
+    from aixpy.config import load_config_str
+    from aixpy.errors import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        load_config_str(textwrap.dedent("""\
+            agents:
+              - name: a
+                model: gpt-4o
+                rate_limit:
+                  backend: redis
+                  requests_per_minute: 3
+            """), "cfg.yaml", env={})
+    assert info.value.file == "cfg.yaml"
+    assert info.value.line == 4
+    assert "needs url" in str(info.value)
+    with pytest.raises(ConfigError) as info:
+        load_config_str("agents:\n  - name: a\n    model: gpt-4o\n    cache:\n      ttl: 1h\n      when: sometimes\n",
+                        "cfg.yaml", env={})
+    assert (info.value.file, info.value.line) == ("cfg.yaml", 6)

@@ -47,7 +47,8 @@ def test_two_processes_stay_under_one_shared_quota(redis_url: str, redis_prefix:
     assert all(p.returncode == 0 for p in procs), [err for _, err in outs]
     waits = sorted(w for out, _ in outs for w in json.loads(out))
     # 12 requests at 6 a minute: 6 at once (a minute's burst), then one every 10 s — whichever process sends
-    assert len(waits) == 6 and waits == pytest.approx([10, 20, 30, 40, 50, 60], abs=1.0)
+    assert len(waits) == 6
+    assert waits == pytest.approx([10, 20, 30, 40, 50, 60], abs=1.0)
 
 
 def test_the_deadline_bounds_a_shared_wait(redis_url: str, redis_prefix: str) -> None:
