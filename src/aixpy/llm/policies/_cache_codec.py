@@ -32,18 +32,36 @@ __all__ = ["KEY_VERSION", "Entry", "cache_key", "encode_events", "encode_respons
 KEY_VERSION = "llm:v1"
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+_FIELDS: dict[type, tuple[str, ...]] = {}  # field names per dataclass type, read once
+
+
 def _canon(obj: Any) -> Any:
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        out = {f.name: _canon(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-        out["~type"] = type(obj).__name__
+    t = type(obj)
+    if t in _SCALARS:
+        return obj
+    if t is list or t is tuple:
+        return [_canon(v) for v in obj]
+    if t is dict:
+        return {str(k): _canon(v) for k, v in obj.items()}
+    names = _FIELDS.get(t)
+    if names is None and dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        names = _FIELDS.setdefault(t, tuple(f.name for f in dataclasses.fields(obj)))
+    if names is not None:
+        out = {name: _canon(getattr(obj, name)) for name in names}
+        out["~type"] = t.__name__
         return out
+    return _canon_other(obj)
+
+
+def _canon_other(obj: Any) -> Any:
     if isinstance(obj, Mapping):
         return {str(k): _canon(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
         return [_canon(v) for v in obj]
     if isinstance(obj, bytes | bytearray):
         return {"~bytes": base64.b64encode(bytes(obj)).decode("ascii")}
-    if obj is None or isinstance(obj, str | int | float | bool):
+    if isinstance(obj, str | int | float | bool):  # subclasses (enums...): their plain value
         return obj
     return {"~repr": repr(obj)}
 
