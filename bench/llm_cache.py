@@ -3,9 +3,10 @@
 Usage: python bench/llm_cache.py [--calls 4000] [--http-calls 400] [--rounds 5]
 
 Every row is one public ``model.chat(...)`` call, in µs per call: wall time (median of interleaved
-rounds, and the best round) and this process's CPU time (best round; on a loaded shared machine the
-least disturbed measure of what the call itself costs). A hit includes everything a caller pays: building the request, the
-canonical key (JSON + SHA-256), the lookup, decoding the entry and finishing the answer.
+rounds, and the best round) and this process's CPU time (best round; on a loaded shared machine
+the least disturbed measure of what the call itself costs). A hit includes everything a caller
+pays: building the request, the canonical key (JSON + SHA-256), the lookup, decoding the entry and
+finishing the answer.
 
 * ``stub``            — TestModel, no cache (what a call costs without any network);
 * ``memory hit``      — CachedModel over it, the same request every time;
