@@ -35,7 +35,9 @@ MINIMAL: dict[str, dict[str, Any]] = {
     "FirestoreStoreConfig": {"project_id": "p"},
     "HashEmbeddingsConfig": {},
     "HuggingFaceEmbeddingsConfig": {"model": "org/m"},
+    "LLMCacheConfig": {},
     "LLMObservabilityConfig": {},
+    "LLMRateLimitConfig": {"requests_per_minute": 60},
     "LocalEmbeddingsConfig": {},
     "MCPServerConfig": {"url": "https://mcp.example/mcp"},
     "MemoryStoreConfig": {},
@@ -73,13 +75,16 @@ def _mentions(annotation: Any, target: type) -> bool:
     return any(_mentions(a, target) for a in typing.get_args(annotation))
 
 
+REDIS_URL = URL.replace("https://", "redis://", 1)  # fields that take only a Redis URL
+
+
 def url_values(annotation: Any) -> list[Any]:
     """The shapes a URL can take in a field of this annotation (str, list of str, dict of str)."""
     out: list[Any] = []
     if _mentions(annotation, SecretStr):
         return out  # SecretStr is masked whole; covered by test_secrets
     if _mentions(annotation, str):
-        out.append(URL)
+        out += [URL, REDIS_URL]
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
     if origin in (list, tuple) or any(typing.get_origin(a) in (list, tuple) for a in args):

@@ -45,7 +45,7 @@ def test_an_event_is_frozen_and_reports_its_groups() -> None:
                           "error": ""}
     assert e.measures() == {"duration": 0.25, "input_tokens": 10.0, "output_tokens": 5.0, "cost_usd": 0.0001,
                             "attempts": 2.0, "fallbacks": 1.0}  # unknown (None) values are left out, not 0
-    assert e.attributes() == {"events": 0, "completed": True}
+    assert e.attributes() == {"events": 0, "completed": True, "cached": False}
     h = HttpEvent(timestamp=1.0, duration=0.5, error="ServerError", provider=None, model=None, method="GET",
                   host="api.example.com", path="/v1/items/123", status=503, bytes=12)
     assert not h.ok

@@ -29,7 +29,7 @@ from aixpy.config._base import (
     quote,
 )
 from aixpy.config._remote import RemoteSettings, url_alias
-from aixpy.errors import UserError
+from aixpy.errors import UserError, redact
 
 __all__ = [
     "AgentConfig",
@@ -37,8 +37,10 @@ __all__ = [
     "AgentOutput",
     "ConfigValueError",
     "Duration",
+    "LLMCacheConfig",
     "LLMObservabilityConfig",
     "LLMProvider",
+    "LLMRateLimitConfig",
     "MCPServerConfig",
     "MetricsConfig",
     "ModelServiceConfig",
@@ -128,6 +130,61 @@ class RetryConfig(_Model):
                 f"initial_backoff ({format_duration(self.initial_backoff)})",
                 "max_backoff",
             )
+        return self
+
+
+# ------------------------------------------------------------------ cache and rate limits
+
+
+def _redis_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("redis", "rediss", "unix") or not (parts.hostname or parts.path):
+        raise ValueError(f"expected a redis URL such as redis://localhost:6379/0, got {redact(value)!r}")
+    return value
+
+
+RedisURL = Annotated[str, AfterValidator(_redis_url)]
+
+
+class LLMCacheConfig(_Model):
+    """``cache:`` block of an agent: a response cache in front of its providers
+    (:class:`~aixpy.llm.policies.CachedModel`). ``when: deterministic`` caches only requests at
+    temperature 0 (the request's, else the provider's configured one); ``always`` caches every request."""
+
+    enabled: bool = True
+    backend: Literal["memory", "redis"] = "memory"
+    ttl: PositiveDuration = timedelta(hours=1)
+    max_entries: int = Field(1000, ge=1, description="memory backend: most answers kept (least recently used go)")
+    url: RedisURL | None = Field(None, description="redis backend: redis://host:6379/0")
+    prefix: NonEmptyStr = "aixpy:llm:"
+    when: Literal["deterministic", "always"] = "deterministic"
+
+    @model_validator(mode="after")
+    def _redis_needs_url(self) -> LLMCacheConfig:
+        if self.backend == "redis" and self.url is None:
+            raise ConfigValueError("backend: redis needs url (e.g. redis://localhost:6379/0)", "url")
+        return self
+
+
+class LLMRateLimitConfig(_Model):
+    """``rate_limit:`` block of an agent: requests and tokens per minute, applied to each of its
+    providers with a bucket per provider/model (:class:`~aixpy.llm.policies.RateLimitedModel`). A call
+    waits for its turn within its deadline. ``backend: redis`` shares the buckets with every process
+    using the same Redis."""
+
+    requests_per_minute: float | None = Field(None, gt=0)
+    tokens_per_minute: float | None = Field(None, gt=0)
+    backend: Literal["local", "redis"] = "local"
+    url: RedisURL | None = Field(None, description="redis backend: redis://host:6379/0")
+    prefix: NonEmptyStr = "aixpy:ratelimit:"
+
+    @model_validator(mode="after")
+    def _check(self) -> LLMRateLimitConfig:
+        if self.requests_per_minute is None and self.tokens_per_minute is None:
+            raise ConfigValueError("rate_limit needs requests_per_minute, tokens_per_minute or both",
+                                   "requests_per_minute")
+        if self.backend == "redis" and self.url is None:
+            raise ConfigValueError("backend: redis needs url (e.g. redis://localhost:6379/0)", "url")
         return self
 
 
@@ -329,6 +386,8 @@ class AgentConfig(_Model, RemoteSettings):
     fallback_strategy: Literal["cascade"] = "cascade"
     retry: RetryConfig | None = None
     timeout: PositiveDuration | None = None
+    cache: LLMCacheConfig | None = None
+    rate_limit: LLMRateLimitConfig | None = None
 
     @field_validator("tools")
     @classmethod

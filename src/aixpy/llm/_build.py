@@ -12,13 +12,18 @@ from datetime import timedelta
 from typing import Any
 
 from aixpy.config._base import validate_block
-from aixpy.config.llm import AgentConfig, ModelServiceConfig, ProviderEntry
+from aixpy.config.llm import AgentConfig, LLMCacheConfig, LLMRateLimitConfig, ModelServiceConfig, ProviderEntry
 from aixpy.errors import ConfigError, InvalidInputError
 from aixpy.http import secret
 from aixpy.llm.model import ChatModel
+from aixpy.llm.policies.cache import CachedModel, MemoryResponseCache, RedisResponseCache, ResponseCache
 from aixpy.llm.policies.fallback import FallbackModel
+from aixpy.llm.policies.ratelimit import RateLimitedModel
 from aixpy.llm.policies.retry import RetryModel
 from aixpy.llm.registry import ProviderSettings, check_settings, create, detect_provider, split_spec
+from aixpy.policy.deadline import SYSTEM_CLOCK, Clock
+from aixpy.policy.ratelimit import Limiter, RateLimiter
+from aixpy.policy.ratelimit_redis import RedisRateLimiter
 
 __all__ = ["build"]
 
@@ -99,11 +104,41 @@ def _from_entry(entry: ProviderEntry, services: Mapping[str, ModelServiceConfig]
     return create(provider, settings)
 
 
+def _limiter(cfg: LLMRateLimitConfig, model: ChatModel, clock: Clock) -> Limiter:
+    if cfg.backend == "redis":
+        assert cfg.url is not None
+        return RedisRateLimiter(cfg.url, name=f"{model.provider}:{model.model}", prefix=cfg.prefix, clock=clock,
+                                requests_per_minute=cfg.requests_per_minute, tokens_per_minute=cfg.tokens_per_minute)
+    return RateLimiter(requests_per_minute=cfg.requests_per_minute, tokens_per_minute=cfg.tokens_per_minute,
+                       clock=clock)
+
+
+def _cache(cfg: LLMCacheConfig, clock: Clock) -> ResponseCache:
+    ttl = cfg.ttl.total_seconds()
+    if cfg.backend == "redis":
+        assert cfg.url is not None
+        return RedisResponseCache(cfg.url, ttl=ttl, prefix=cfg.prefix)
+    return MemoryResponseCache(cfg.max_entries, ttl, clock=clock)
+
+
 def _from_agent(agent: AgentConfig, services: Mapping[str, ModelServiceConfig], base: dict[str, Any]) -> ChatModel:
-    models = [_from_entry(e, services, base) for e in agent.provider_entries]
+    """The agent's stack, outermost first: cache -> retry -> fallback -> rate limit -> provider.
+
+    The cache is outside the retry loop, so a hit sends nothing, waits for no rate limit and costs
+    nothing. Rate limits are per provider/model, so each provider gets its own limiter *inside* the
+    fallback and the retry loop: every request actually sent (each retry, each fallback) is counted
+    against the quota of the provider it goes to, and a limited primary whose wait would pass the
+    deadline raises at once, so the fallback moves on instead of waiting.
+    """
     clock = base.get("clock")
+    models = [_from_entry(e, services, base) for e in agent.provider_entries]
+    if agent.rate_limit is not None:
+        limits = agent.rate_limit
+        models = [RateLimitedModel(m, _limiter(limits, m, clock or m.clock)) for m in models]
     model: ChatModel = models[0] if len(models) == 1 else FallbackModel(models, clock=clock)
     if agent.retry is not None:
         model = RetryModel(model, agent.retry, clock=clock)
+    if agent.cache is not None and agent.cache.enabled:
+        model = CachedModel(model, _cache(agent.cache, clock or SYSTEM_CLOCK), when=agent.cache.when)
     model.timeout = _seconds(agent.timeout)
     return model

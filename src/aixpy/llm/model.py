@@ -104,13 +104,15 @@ class CallContext:
 
     ``provider``/``model`` name whoever served (or last tried to serve) the call; a concrete model
     sets them with :meth:`serving` before each attempt, so after a fallback they name the provider
-    that answered. ``attempts`` counts requests actually made.
+    that answered. ``attempts`` counts requests actually made. ``cached`` is set by a response cache
+    that answered the call (no request made; the answer costs nothing).
     """
 
     deadline: Deadline
     provider: str = ""
     model: str = ""
     attempts: int = 0
+    cached: bool = False
 
     def serving(self, provider: str, model: str) -> None:
         self.provider, self.model = provider, model
@@ -210,13 +212,17 @@ def finalize(resp: ChatResponse, ctx: CallContext, started: float) -> ChatRespon
     """The one post-processing step of every answer, streamed or not: provider, model, latency, cost.
 
     The cost is priced on the model the provider reports (``gpt-4o-2024-05-13`` has its own price),
-    else on the configured one; ``None`` when the price or the usage is unknown.
+    else on the configured one; ``None`` when the price or the usage is unknown. An answer from a
+    response cache (``ctx.cached``) is marked ``cached`` and costs 0.
     """
     if ctx.provider:
         resp.provider = ctx.provider
     if not resp.model:
         resp.model = ctx.model
     resp.latency_ms = (time.perf_counter() - started) * 1000.0
+    if ctx.cached:
+        resp.cached, resp.cost_usd = True, 0.0
+        return resp
     cost = cost_of(resp.model, resp.usage, provider=resp.provider) if resp.model else None
     if (cost is None or not cost.known) and ctx.model and ctx.model != resp.model:
         cost = cost_of(ctx.model, resp.usage, provider=resp.provider)

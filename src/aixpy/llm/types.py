@@ -430,7 +430,9 @@ class ChatResponse:
     """The reply of one chat call, identical whether it was streamed or not.
 
     ``provider``, ``latency_ms`` and ``cost_usd`` are filled by the provider layer, not by codecs.
-    ``latency_ms`` is left out of equality (two equal answers rarely take equal time).
+    ``latency_ms`` is left out of equality (two equal answers rarely take equal time). ``cached`` is
+    true when the answer came from a response cache (:class:`~aixpy.llm.policies.CachedModel`): no
+    request was sent and ``cost_usd`` is 0; ``usage`` is that of the call that filled the cache.
     """
 
     text: str = ""
@@ -443,6 +445,7 @@ class ChatResponse:
     raw_finish_reason: str | None = None
     latency_ms: float | None = field(default=None, compare=False)
     cost_usd: float | None = None
+    cached: bool = False
 
     @property
     def message(self) -> AssistantMessage:

@@ -8,7 +8,12 @@
 - :mod:`~aixpy.policy.retry` — :class:`RetryPolicy` and :func:`retry_plan`;
 - :mod:`~aixpy.policy.fallback` — the default rule :func:`provider_failed` and :func:`fallback_plan`;
 - :mod:`~aixpy.policy.engine` — the steps, :class:`Work` (what a call sends over its attempts) and the
-  call and stream drivers.
+  call and stream drivers;
+- :mod:`~aixpy.policy.flights` — single flight (concurrent identical misses send one request), and
+  :mod:`~aixpy.policy.lru` — the TTL LRU, shared by the embedding and LLM caches;
+- :mod:`~aixpy.policy.ratelimit` — token buckets and the rate limiter, and
+  :mod:`~aixpy.policy.ratelimit_redis` — the same buckets shared through Redis (a Lua script), used by the
+  embedding and LLM rate-limit wrappers.
 """
 
 from __future__ import annotations

@@ -14,7 +14,11 @@ Events (:mod:`aixpy.telemetry.events`) are frozen dataclasses sharing :class:`Ev
 (``kind``, ``timestamp``, ``duration``, ``error`` type); each names its bounded *label* fields and its
 numeric *measures* apart from free-form attributes, so Prometheus/OpenTelemetry exporters, a cost
 ledger or a budget can be built on them without changing them. They never carry content (prompts,
-completions, texts, documents, vectors, URL queries, headers).
+completions, texts, documents, vectors, URL queries, headers) — except ``LLMEvent.content`` while a
+subscriber explicitly asked for it (:func:`capture_content`, e.g. ``enable_otel(capture_content=True)``).
+
+OpenTelemetry: :mod:`aixpy.telemetry.otel` (extra ``otel``) turns the events into GenAI
+semantic-convention spans and metrics.
 
 Who emits them: instrumentation is a policy, so a *wrapper* emits, never a provider —
 :class:`~aixpy.llm.policies.InstrumentedModel`, :class:`~aixpy.embeddings.policies.InstrumentedEmbeddings`,
@@ -50,7 +54,17 @@ from aixpy.telemetry.events import (
     ToolCallEvent,
     VectorStoreEvent,
 )
-from aixpy.telemetry.hub import Handler, Timer, emit, error_name, listening, subscribe, subscribers
+from aixpy.telemetry.hub import (
+    Handler,
+    Timer,
+    capture_content,
+    capturing_content,
+    emit,
+    error_name,
+    listening,
+    subscribe,
+    subscribers,
+)
 
 __all__ = [
     "AgentRunEvent",
@@ -65,6 +79,8 @@ __all__ = [
     "ToolCallEvent",
     "VectorStoreEvent",
     "attach_http",
+    "capture_content",
+    "capturing_content",
     "emit",
     "error_name",
     "http_event",

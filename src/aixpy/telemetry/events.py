@@ -15,12 +15,14 @@ Fields fall into three groups, named on each class so that exporters never guess
   or a log line, never a metric label. :meth:`Event.attributes`.
 
 Content never rides on an event: no prompt, completion, embedded text, document, query vector, tool
-argument or result, URL query string or header. Only its size (tokens, texts, counts, bytes).
+argument or result, URL query string or header. Only its size (tokens, texts, counts, bytes). The one
+exception is opt-in: ``LLMEvent.content``, filled only while a subscriber asked for content
+(:func:`~aixpy.telemetry.hub.capture_content`); it is never a label, measure or attribute.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
 __all__ = [
@@ -62,7 +64,7 @@ class Event:
 
     def attributes(self) -> dict[str, Any]:
         """The free-form fields (neither labels nor measures, nor ``timestamp``)."""
-        skip = {"timestamp", *self.LABELS, *self.MEASURES}
+        skip = {"timestamp", "content", *self.LABELS, *self.MEASURES}
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in skip}
 
 
@@ -76,6 +78,10 @@ class LLMEvent(Event):
     delay until the first text or tool-call delta of a stream. Tokens and ``cost_usd`` are ``None``
     when the provider reported no usage or the price is unknown. ``completed`` is false for a stream
     the caller stopped reading before its end (not an error). ``events`` counts stream events delivered.
+    ``cached`` is true when a response cache answered (no request was made, ``attempts`` is 0 and
+    ``cost_usd`` 0; the tokens are those of the call that filled the cache, not spent again).
+    ``content`` is ``None`` unless content capture was asked for: then the input and output messages as
+    GenAI semantic-convention JSON texts.
     """
 
     kind: ClassVar[str] = "llm.call"
@@ -99,6 +105,8 @@ class LLMEvent(Event):
     fallbacks: int = 0
     events: int = 0
     completed: bool = True
+    cached: bool = False
+    content: tuple[str, str] | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -20,7 +20,8 @@ from collections.abc import Callable
 
 from aixpy.telemetry.events import Event
 
-__all__ = ["Handler", "Timer", "emit", "error_name", "listening", "subscribe", "subscribers"]
+__all__ = ["Handler", "Timer", "capture_content", "capturing_content", "emit", "error_name", "listening", "subscribe",
+           "subscribers"]
 
 logger = logging.getLogger("aixpy.telemetry")
 
@@ -29,6 +30,7 @@ Handler = Callable[[Event], None]
 _handlers: tuple[Handler, ...] = ()
 _lock = threading.Lock()
 _failed: set[int] = set()  # id() of handlers whose failure was already logged with its traceback
+_content_wanted = 0  # how many subscribers asked for content (capture_content)
 
 
 def subscribe(handler: Handler) -> Callable[[], None]:
@@ -52,6 +54,31 @@ def subscribe(handler: Handler) -> Callable[[], None]:
                 _failed.discard(id(handler))
 
     return unsubscribe
+
+
+def capture_content() -> Callable[[], None]:
+    """Ask the instrumented wrappers to attach content (prompts, completions) to their events; call the
+    returned function to stop asking. Off unless someone asks (an exporter's explicit ``capture_content``
+    switch): events carry no content by default."""
+    global _content_wanted
+    with _lock:
+        _content_wanted += 1
+    done = False
+
+    def stop() -> None:
+        global _content_wanted
+        nonlocal done
+        with _lock:
+            if not done:
+                done = True
+                _content_wanted -= 1
+
+    return stop
+
+
+def capturing_content() -> bool:
+    """Whether some subscriber asked for content (see :func:`capture_content`)."""
+    return _content_wanted > 0
 
 
 def subscribers() -> tuple[Handler, ...]:

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -43,8 +42,9 @@ from aixpy.embeddings.base import EmbeddingService, EmbeddingUsage, Matrix
 from aixpy.embeddings.policies._attempts import partial_error, usage_of
 from aixpy.embeddings.policies._flights import Flight, Flights
 from aixpy.embeddings.policies._wrapper import EmbeddingWrapper, Result
-from aixpy.errors import InvalidInputError, PartialBatchError, ResponseFormatError
+from aixpy.errors import PartialBatchError, ResponseFormatError
 from aixpy.policy.deadline import SYSTEM_CLOCK, Clock
+from aixpy.policy.lru import TTLCache
 
 __all__ = ["KEY_VERSION", "CacheBackend", "CachedEmbeddings", "MemoryCache", "cache_key"]
 
@@ -79,47 +79,27 @@ class CacheBackend(Protocol):
 
 
 class MemoryCache:
-    """Thread-safe in-process LRU: at most ``max_entries`` vectors, each kept ``ttl`` seconds (``None``: forever)."""
+    """Thread-safe in-process LRU: at most ``max_entries`` vectors, each kept ``ttl`` seconds (``None``: forever).
+
+    The LRU itself is :class:`aixpy.policy.lru.TTLCache`; this backend stores read-only copies of the vectors.
+    """
 
     def __init__(self, max_entries: int = 10_000, ttl: float | None = None, *, clock: Clock = SYSTEM_CLOCK) -> None:
-        if max_entries < 1:
-            raise InvalidInputError("max_entries must be at least 1")
-        if ttl is not None and ttl <= 0:
-            raise InvalidInputError("ttl must be positive (or None for no expiry)")
+        self._lru: TTLCache[Vector] = TTLCache(max_entries, ttl, clock=clock)
         self.max_entries = max_entries
         self.ttl = ttl
         self.clock = clock
-        self._data: OrderedDict[str, tuple[Vector, float | None]] = OrderedDict()
-        self._lock = threading.Lock()
-        self._evictions = 0
-        self._expired = 0
 
     def get_many(self, keys: Sequence[str]) -> list[Vector | None]:
-        now = self.clock.now()
-        out: list[Vector | None] = []
-        with self._lock:
-            for key in keys:
-                entry = self._data.get(key)
-                if entry is not None and entry[1] is not None and entry[1] <= now:
-                    del self._data[key]
-                    self._expired += 1
-                    entry = None
-                if entry is not None:
-                    self._data.move_to_end(key)
-                out.append(None if entry is None else entry[0])
-        return out
+        return self._lru.get_many(keys)
 
     def set_many(self, items: dict[str, Vector]) -> None:
-        expires = None if self.ttl is None else self.clock.now() + self.ttl
-        with self._lock:
-            for key, vec in items.items():
-                stored = np.array(vec, dtype=np.float32, copy=True)
-                stored.setflags(write=False)
-                self._data[key] = (stored, expires)
-                self._data.move_to_end(key)
-            while len(self._data) > self.max_entries:
-                self._data.popitem(last=False)
-                self._evictions += 1
+        stored: dict[str, Vector] = {}
+        for key, vec in items.items():
+            copy = np.array(vec, dtype=np.float32, copy=True)
+            copy.setflags(write=False)
+            stored[key] = copy
+        self._lru.set_many(stored)
 
     async def aget_many(self, keys: Sequence[str]) -> list[Vector | None]:
         return self.get_many(keys)
@@ -128,16 +108,13 @@ class MemoryCache:
         self.set_many(items)
 
     def clear(self) -> None:
-        with self._lock:
-            self._data.clear()
+        self._lru.clear()
 
     def __len__(self) -> int:
-        return len(self._data)
+        return len(self._lru)
 
     def stats(self) -> dict[str, Any]:
-        with self._lock:
-            return {"backend": "memory", "size": len(self._data), "max_entries": self.max_entries,
-                    "evictions": self._evictions, "expired": self._expired}
+        return {"backend": "memory", **self._lru.stats()}
 
     def close(self) -> None:
         self.clear()

@@ -16,42 +16,21 @@ The URL may hold a password: it never appears in logs, errors or ``repr``.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 import threading
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 
 from aixpy.embeddings.policies.cache import Vector
-from aixpy.errors import MissingDependencyError, StoreError, redact
+from aixpy.errors import StoreError
+from aixpy.policy._redis import RedisClients, safe_url
 
 __all__ = ["RedisCache"]
 
 logger = logging.getLogger("aixpy.embeddings")
-
-
-def _safe_url(url: str) -> str:
-    """``url`` with any password replaced by ``***`` (``redis://:pw@h`` included)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return redact(url)
-    host = parts.hostname or ""
-    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
-def _redis() -> Any:
-    try:
-        import redis
-        import redis.asyncio
-    except ImportError as e:
-        raise MissingDependencyError("redis (the Python client)", "pip install 'aixpy[redis]'") from e
-    return redis
-
 
 class RedisCache:
     """Cache backend on Redis. ``ttl`` in seconds (``None``: keep until evicted by Redis)."""
@@ -60,35 +39,21 @@ class RedisCache:
                  prefix: str = "aixpy:emb:", strict: bool = False, socket_timeout: float = 2.0) -> None:
         if ttl is not None and ttl <= 0:
             raise StoreError("ttl must be positive (or None for no expiry)")
-        self._lib = _redis()
+        self._redis = RedisClients(url, what="redis cache", logger=logger, strict=strict,
+                                   socket_timeout=socket_timeout)
         self._url = url
         self.ttl = ttl
         self.prefix = prefix
         self.strict = strict
         self.socket_timeout = socket_timeout
-        self._client: Any = None
-        self._aclient: Any = None
-        self._aloop: asyncio.AbstractEventLoop | None = None
         self._lock = threading.Lock()
-        self._errors = 0
         self._corrupt = 0
 
-    # ------------------------------------------------------------------ clients
-
     def _sync(self) -> Any:
-        with self._lock:
-            if self._client is None:
-                self._client = self._lib.Redis.from_url(self._url, socket_timeout=self.socket_timeout,
-                                                        socket_connect_timeout=self.socket_timeout)
-            return self._client
+        return self._redis.sync()
 
     def _async(self) -> Any:
-        loop = asyncio.get_running_loop()
-        if self._aclient is None or self._aloop is not loop:
-            self._aclient = self._lib.asyncio.Redis.from_url(self._url, socket_timeout=self.socket_timeout,
-                                                             socket_connect_timeout=self.socket_timeout)
-            self._aloop = loop
-        return self._aclient
+        return self._redis.async_()
 
     # ------------------------------------------------------------------ encoding (no I/O)
 
@@ -108,17 +73,10 @@ class RedisCache:
         return None if self.ttl is None else max(1, math.ceil(self.ttl))
 
     def _failed(self, op: str, err: BaseException) -> None:
-        with self._lock:
-            self._errors += 1
-            n = self._errors
-        detail = redact(f"{type(err).__name__}: {err}", [self._url, urlsplit(self._url).password or ""])
-        if self.strict:
-            raise StoreError(f"redis cache {op} failed: {detail}") from err
-        if n == 1 or n % 100 == 0:
-            logger.warning("redis cache %s failed (%d errors so far); embedding uncached: %s", op, n, detail)
+        self._redis.failed(op, err, "embedding uncached")
 
     def _errors_caught(self) -> tuple[type[BaseException], ...]:
-        return (self._lib.RedisError, OSError)
+        return self._redis.caught
 
     # ------------------------------------------------------------------ the backend protocol
 
@@ -157,19 +115,13 @@ class RedisCache:
             self._failed("write", e)
 
     def stats(self) -> dict[str, Any]:
-        return {"backend": "redis", "errors": self._errors, "corrupt": self._corrupt, "ttl": self.ttl}
+        return {"backend": "redis", "errors": self._redis.errors, "corrupt": self._corrupt, "ttl": self.ttl}
 
     def close(self) -> None:
-        with self._lock:
-            client, self._client = self._client, None
-        if client is not None:
-            client.close()
+        self._redis.close()
 
     async def aclose(self) -> None:
-        client, self._aclient, self._aloop = self._aclient, None, None
-        if client is not None:
-            await client.aclose()
-        self.close()
+        await self._redis.aclose()
 
     def __repr__(self) -> str:
-        return f"RedisCache({_safe_url(self._url)!r}, ttl={self.ttl}, prefix={self.prefix!r})"
+        return f"RedisCache({safe_url(self._url)!r}, ttl={self.ttl}, prefix={self.prefix!r})"

@@ -3,7 +3,11 @@
 - :class:`~aixpy.llm.policies.retry.RetryModel` — the one retry loop of a call (``retry:`` block);
 - :class:`~aixpy.llm.policies.fallback.FallbackModel` — cascade over ``providers:``;
 - :class:`~aixpy.llm.policies.instrumented.InstrumentedModel` — one telemetry event per call
-  (:mod:`aixpy.telemetry`).
+  (:mod:`aixpy.telemetry`);
+- :class:`~aixpy.llm.policies.cache.CachedModel` — a response cache (memory or Redis, TTL, single
+  flight; ``cache:`` block);
+- :class:`~aixpy.llm.policies.ratelimit.RateLimitedModel` — requests and tokens per minute of one
+  provider/model, waiting within the deadline (local or shared through Redis; ``rate_limit:`` block).
 
 The per-call deadline (:class:`~aixpy.policy.deadline.Deadline`) is opened by the public call and
 covers every retry and every fallback below it. ``aixpy.llm.new`` composes them from an agent's
@@ -13,8 +17,23 @@ primary never delays the fallback), and the retry backs off only when every prov
 
 from __future__ import annotations
 
+from aixpy.llm.policies.cache import CachedModel, MemoryResponseCache, RedisResponseCache, ResponseCache
 from aixpy.llm.policies.fallback import FallbackModel, falls_back
 from aixpy.llm.policies.instrumented import InstrumentedModel
+from aixpy.llm.policies.ratelimit import RateLimitedModel, RateLimits
 from aixpy.llm.policies.retry import RETRY_ON, RetryModel, RetryPolicy
 
-__all__ = ["RETRY_ON", "FallbackModel", "InstrumentedModel", "RetryModel", "RetryPolicy", "falls_back"]
+__all__ = [
+    "RETRY_ON",
+    "CachedModel",
+    "FallbackModel",
+    "InstrumentedModel",
+    "MemoryResponseCache",
+    "RateLimitedModel",
+    "RateLimits",
+    "RedisResponseCache",
+    "ResponseCache",
+    "RetryModel",
+    "RetryPolicy",
+    "falls_back",
+]

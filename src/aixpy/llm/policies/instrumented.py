@@ -18,9 +18,10 @@ from contextlib import aclosing, closing
 from types import TracebackType
 
 from aixpy.llm.model import CallContext, ChatModel, finalize
+from aixpy.llm.policies._content import content_of
 from aixpy.llm.policies.fallback import FallbackModel
-from aixpy.llm.types import ChatRequest, ChatResponse, StreamEvent, Usage
-from aixpy.telemetry import Handler, LLMEvent, Timer, attach_http, emit, error_name, listening
+from aixpy.llm.types import ChatRequest, ChatResponse, StreamAccumulator, StreamEvent, Usage
+from aixpy.telemetry import Handler, LLMEvent, Timer, attach_http, capturing_content, emit, error_name, listening
 
 __all__ = ["InstrumentedModel"]
 
@@ -48,16 +49,16 @@ class InstrumentedModel(ChatModel):
     async def _achat(self, req: ChatRequest, ctx: CallContext) -> ChatResponse:
         if not listening(self.on_event):
             return await self.inner._achat(req, ctx)
-        with _Call(self, ctx, "chat") as call:
+        with _Call(self, ctx, "chat", req) as call:
             return call.answered(await self.inner._achat(req, ctx))
 
     def _astream(self, req: ChatRequest, ctx: CallContext) -> AsyncGenerator[StreamEvent, None]:
         events = self.inner._astream(req, ctx)
-        return self._atraced(events, ctx) if listening(self.on_event) else events
+        return self._atraced(events, ctx, req) if listening(self.on_event) else events
 
-    async def _atraced(self, events: AsyncGenerator[StreamEvent, None],
-                       ctx: CallContext) -> AsyncGenerator[StreamEvent, None]:
-        with _Call(self, ctx, "stream") as call:
+    async def _atraced(self, events: AsyncGenerator[StreamEvent, None], ctx: CallContext,
+                       req: ChatRequest) -> AsyncGenerator[StreamEvent, None]:
+        with _Call(self, ctx, "stream", req) as call:
             async with aclosing(events):
                 async for event in events:
                     call.saw(event)
@@ -77,16 +78,16 @@ class InstrumentedModel(ChatModel):
     def _chat(self, req: ChatRequest, ctx: CallContext) -> ChatResponse:
         if not listening(self.on_event):
             return self.inner._chat(req, ctx)
-        with _Call(self, ctx, "chat") as call:
+        with _Call(self, ctx, "chat", req) as call:
             return call.answered(self.inner._chat(req, ctx))
 
     def _stream(self, req: ChatRequest, ctx: CallContext) -> Generator[StreamEvent, None, None]:
         events = self.inner._stream(req, ctx)
-        return self._traced(events, ctx) if listening(self.on_event) else events
+        return self._traced(events, ctx, req) if listening(self.on_event) else events
 
-    def _traced(self, events: Generator[StreamEvent, None, None],
-                ctx: CallContext) -> Generator[StreamEvent, None, None]:
-        with _Call(self, ctx, "stream") as call, closing(events):
+    def _traced(self, events: Generator[StreamEvent, None, None], ctx: CallContext,
+                req: ChatRequest) -> Generator[StreamEvent, None, None]:
+        with _Call(self, ctx, "stream", req) as call, closing(events):
             for event in events:
                 call.saw(event)
                 yield event
@@ -105,10 +106,15 @@ class _Call:
     """What one instrumented call has seen; a context manager that emits the event on the way out
     (an exception is recorded by type and re-raised; a stream closed early is ``completed=False``)."""
 
-    __slots__ = ("_attempts0", "_ctx", "_op", "_owner", "_timer", "events", "finish", "model", "ttft", "usage")
+    __slots__ = ("_acc", "_attempts0", "_ctx", "_op", "_owner", "_req", "_timer", "answer", "events", "finish",
+                 "model", "ttft", "usage")
 
-    def __init__(self, owner: InstrumentedModel, ctx: CallContext, operation: str) -> None:
+    def __init__(self, owner: InstrumentedModel, ctx: CallContext, operation: str,
+                 req: ChatRequest | None = None) -> None:
         self._owner, self._ctx, self._op = owner, ctx, operation
+        self._req = req if req is not None and capturing_content() else None  # content only when asked for
+        self._acc = StreamAccumulator() if self._req is not None and operation == "stream" else None
+        self.answer: ChatResponse | None = None
         self._attempts0 = ctx.attempts
         self._timer = Timer()
         self.events = 0
@@ -119,10 +125,13 @@ class _Call:
 
     def answered(self, resp: ChatResponse) -> ChatResponse:
         self.usage, self.finish, self.model = resp.usage, resp.finish_reason, resp.model
+        self.answer = resp
         return resp
 
     def saw(self, event: StreamEvent) -> None:
         self.events += 1
+        if self._acc is not None:
+            self._acc.add(event)
         kind = event.kind
         if kind == "usage":
             self.usage = event.usage
@@ -143,6 +152,10 @@ class _Call:
         if usage is not None:  # priced exactly as the answer will be, on a throwaway (the answer is not touched)
             cost = finalize(ChatResponse(usage=usage, model=self.model), ctx, self._timer.started).cost_usd
         closed_early = isinstance(e, GeneratorExit)
+        content = None
+        if self._req is not None:
+            answer = self.answer if self._acc is None else self._acc.result()
+            content = content_of(self._req, answer if e is None else None)
         emit(LLMEvent(
             timestamp=self._timer.timestamp, duration=duration,
             error=None if e is None or closed_early else error_name(e),
@@ -154,7 +167,7 @@ class _Call:
             cache_creation_tokens=None if usage is None else usage.cache_creation_tokens,
             reasoning_tokens=None if usage is None else usage.reasoning_tokens,
             cost_usd=cost, attempts=ctx.attempts - self._attempts0, fallbacks=_chain_position(owner.inner, ctx),
-            events=self.events, completed=not closed_early,
+            events=self.events, completed=not closed_early, cached=ctx.cached, content=content,
         ), owner.on_event)
 
 
