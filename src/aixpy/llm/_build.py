@@ -14,6 +14,7 @@ from typing import Any
 from aixpy.config.llm import AgentConfig, ModelServiceConfig, ProviderEntry
 from aixpy.errors import ConfigError, InvalidInputError
 from aixpy.http import secret
+from aixpy.llm._observe import observe
 from aixpy.llm.model import ChatModel
 from aixpy.llm.policies.fallback import FallbackModel
 from aixpy.llm.policies.retry import RetryModel
@@ -23,11 +24,12 @@ __all__ = ["build"]
 
 
 def build(spec: Any, services: Mapping[str, ModelServiceConfig], base: dict[str, Any],
-          settings: Mapping[str, Any]) -> ChatModel:
+          settings: Mapping[str, Any], observability: Any = None) -> ChatModel:
     """The model ``spec`` describes: a config object, a dict, or the name of one of ``services``.
 
     ``base`` holds the ``environ``/``clock``/``options`` given to :func:`~aixpy.llm.new`; ``settings``
-    its other keywords (for a service name only).
+    its other keywords (for a service name only). ``observability`` (an ``ObservabilityConfig``, from
+    the config given as ``services``) wraps an agent's model: ledger, budgets, metrics.
     """
     if isinstance(spec, Mapping):
         data = dict(spec)
@@ -39,7 +41,7 @@ def build(spec: Any, services: Mapping[str, ModelServiceConfig], base: dict[str,
     if settings:
         raise InvalidInputError(f"settings {sorted(settings)} apply to string specs only; a config carries its own")
     if isinstance(spec, AgentConfig):
-        return _from_agent(spec, services, base)
+        return observe(_from_agent(spec, services, base), spec.name, observability)
     if isinstance(spec, ProviderEntry):
         return _from_entry(spec, services, base)
     if isinstance(spec, ModelServiceConfig):

@@ -3,7 +3,9 @@
 - :class:`~aixpy.llm.policies.retry.RetryModel` — the one retry loop of a call (``retry:`` block);
 - :class:`~aixpy.llm.policies.fallback.FallbackModel` — cascade over ``providers:``;
 - :class:`~aixpy.llm.policies.instrumented.InstrumentedModel` — one telemetry event per call
-  (:mod:`aixpy.telemetry`).
+  (:mod:`aixpy.telemetry`);
+- :class:`~aixpy.llm.policies.budget.BudgetedModel` — usage ledger, daily token/cost budgets checked
+  before a call is sent, and the daily cost alert (``observability:`` block).
 
 The per-call deadline (:class:`~aixpy.policy.deadline.Deadline`) is opened by the public call and
 covers every retry and every fallback below it. ``aixpy.llm.new`` composes them from an agent's
@@ -13,8 +15,10 @@ primary never delays the fallback), and the retry backs off only when every prov
 
 from __future__ import annotations
 
+from aixpy.llm.policies.budget import Budget, BudgetedModel, CostAlert
 from aixpy.llm.policies.fallback import FallbackModel, falls_back
 from aixpy.llm.policies.instrumented import InstrumentedModel
 from aixpy.llm.policies.retry import RETRY_ON, RetryModel, RetryPolicy
 
-__all__ = ["RETRY_ON", "FallbackModel", "InstrumentedModel", "RetryModel", "RetryPolicy", "falls_back"]
+__all__ = ["RETRY_ON", "Budget", "BudgetedModel", "CostAlert", "FallbackModel", "InstrumentedModel", "RetryModel",
+           "RetryPolicy", "falls_back"]
