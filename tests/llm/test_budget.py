@@ -206,7 +206,7 @@ def test_cost_alert_fires_once_per_day_with_log_callback_and_webhook(ledger: SQL
     got: list[CostAlert] = []
     with LoopbackHTTPServer(reply=Reply(b"{}")) as hook:
         budget = Budget(cost_alert_threshold=0.000002, on_alert=got.append, alert_webhook=hook.url + "/alerts")
-        model = BudgetedModel(gpt("one two three four five"), ledger, budget)
+        model = BudgetedModel(gpt(*["one two three four five"] * 3), ledger, budget)
         # a second wrapper (another process would do the same) shares the ledger's once-per-day marker
         other = BudgetedModel(gpt("one two three four five"), ledger, budget)
         with caplog.at_level(logging.WARNING, "aixpy.llm.budget"):
