@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -76,19 +76,25 @@ def test_token_budget_stops_the_call_that_would_cross_it_before_sending(ledger: 
     inner = gpt()
     # each call: prompt "a b c d" = ceil(7/4)+4 = 6 tokens estimated, + max_tokens 10 reserved = 16
     model = BudgetedModel(inner, ledger, Budget(daily_token_limit=40))
-    served = 0
-    with pytest.raises(BudgetExceededError) as info:
-        for _ in range(10):   # actual per call: 4 in + 1 out ("ok") = 5; used 0, 5, ..., 20 + 16 <= 40, 25 + 16 > 40
-            model.chat("a b c d", max_tokens=10)
-            served += 1
+    # actual per call: 4 in + 1 out ("ok") = 5; used 0, 5, ..., 20 (+ 16 <= 40), then 25 + 16 > 40
+    served, e = serve_until_refused(lambda _: model.chat("a b c d", max_tokens=10))
     assert served == 5
-    e = info.value
     assert (e.limit, e.scope, e.day, e.used, e.requested, e.allowed) == (
         "daily_token_limit", GLOBAL, "2027-01-15", 25.0, 16.0, 40.0)
     assert len(inner.requests) == 5  # the refused call never reached the model
     assert "not sent" in str(e)
     t = ledger.totals()
     assert (t.tokens, t.reserved_tokens) == (25, 0)
+
+
+def serve_until_refused(call: Callable[[int], object], most: int = 50) -> tuple[int, BudgetExceededError]:
+    """How many calls were served before the first refusal, and that refusal."""
+    for i in range(most):
+        try:
+            call(i)
+        except BudgetExceededError as e:
+            return i, e
+    raise AssertionError(f"no call was refused in {most}")
 
 
 def test_reservations_make_concurrent_calls_respect_the_budget(ledger: SQLiteLedger) -> None:
@@ -133,7 +139,8 @@ def test_cost_limit_and_a_failed_call_is_not_charged(ledger: SQLiteLedger) -> No
     model = BudgetedModel(inner, ledger, Budget(daily_cost_limit=0.0012))
     with pytest.raises(RateLimitError):
         model.chat("a", max_tokens=1000)
-    assert ledger.totals().tokens == 0 and ledger.totals().reserved_cost == 0  # released, nothing charged
+    assert ledger.totals().tokens == 0
+    assert ledger.totals().reserved_cost == 0
     model.chat("a", max_tokens=1000)
     with pytest.raises(BudgetExceededError) as info:
         model.chat("a", max_tokens=2000)
@@ -169,9 +176,8 @@ def test_a_stream_is_checked_before_it_sends_and_settled_with_its_usage(ledger: 
         assert "".join(s.text_deltas()) == "alpha beta"
     t = ledger.totals()
     assert (t.tokens, t.reserved_tokens) == (4, 0)
-    with pytest.raises(BudgetExceededError):
-        with model.stream("a b", max_tokens=22) as s:   # 4 + 5 + 22 > 30
-            list(s)
+    with pytest.raises(BudgetExceededError), model.stream("a b", max_tokens=22) as s:   # 4 + 5 + 22 > 30
+        list(s)
     assert len(inner.requests) == 1
 
 
@@ -218,12 +224,14 @@ def test_cost_alert_fires_once_per_day_with_log_callback_and_webhook(ledger: SQL
         assert got[0].cost_usd == pytest.approx(PRICE_IN + 5 * PRICE_OUT)
         assert [r.levelname for r in caplog.records if "cost alert" in r.getMessage()] == ["WARNING"]
         rec = _wait_one(hook)
-        assert rec.method == "POST" and rec.path == "/alerts"
+        assert rec.method == "POST"
+        assert rec.path == "/alerts"
         assert rec.json["alert"] == "cost_alert_threshold"
         assert rec.json["day"] == "2027-01-15"
         clock.t += 86400
         model.chat("a")
-        assert len(got) == 2 and got[1].day == "2027-01-16"
+        assert len(got) == 2
+        assert got[1].day == "2027-01-16"
         _wait_one(hook)
 
 

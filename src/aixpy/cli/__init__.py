@@ -1,4 +1,4 @@
-"""The ``aixpy`` command line: index, search, embed, collections, bench, chat, models, doctor, version."""
+"""The ``aixpy`` command line: index, search, embed, collections, bench, chat, models, usage, doctor, version."""
 
 from __future__ import annotations
 
@@ -360,9 +360,11 @@ def _register_commands() -> None:
     from aixpy.cli._bench import app as bench_app
     from aixpy.cli._collections import app as collections_app
     from aixpy.cli._llm import chat, models
+    from aixpy.cli._usage import usage
 
     app.command()(chat)
     app.command()(models)
+    app.command()(usage)
     app.add_typer(collections_app, name="collections")
     app.add_typer(bench_app, name="bench")
 

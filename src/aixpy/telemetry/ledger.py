@@ -100,7 +100,7 @@ class UsageRow:
     def as_dict(self) -> dict[str, Any]:
         return {"day": self.day, "provider": self.provider, "model": self.model, "agent": self.agent,
                 "calls": self.calls, "input_tokens": self.input_tokens, "output_tokens": self.output_tokens,
-                "cached_tokens": self.cached_tokens, "tokens": self.tokens, "cost_usd": round(self.cost_usd, 6),
+                "cached_tokens": self.cached_tokens, "tokens": self.tokens, "cost_usd": round(self.cost_usd, 9),
                 "unpriced_calls": self.unpriced_calls}
 
 

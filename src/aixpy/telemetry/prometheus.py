@@ -81,6 +81,9 @@ FAST_BUCKETS: tuple[float, ...] = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
 """Buckets of embedding and vector-store latencies (a millisecond up)."""
 
 OTHER = "other"
+KINDS = frozenset(cls.kind for cls in (LLMEvent, EmbeddingEvent, VectorStoreEvent, AgentRunEvent, AgentStepEvent,
+                                       ToolCallEvent))
+"""The event kinds the metrics are made of (no ``http.request``: an HTTP event per request is not needed)."""
 _TOKEN_TYPES = (("input_tokens", "input"), ("output_tokens", "output"), ("cached_input_tokens", "cached_input"),
                 ("cache_creation_tokens", "cache_creation"), ("reasoning_tokens", "reasoning"))
 
@@ -239,8 +242,8 @@ class PrometheusMetrics:
 
     def subscribe(self) -> Callable[[], None]:
         """Receive every telemetry event of the process (idempotent); returns :meth:`unsubscribe`."""
-        if self._stop is None:
-            self._stop = subscribe(self)
+        if self._stop is None:  # HTTP events are not wanted: the HTTP bridge stays off for these metrics
+            self._stop = subscribe(self, kinds=KINDS)
         return self.unsubscribe
 
     def unsubscribe(self) -> None:
