@@ -24,8 +24,6 @@ DAY = "2027-01-15"
 _WORKER = textwrap.dedent("""
     import sys
     from aixpy.telemetry.ledger import GLOBAL, Limit, RedisLedger, Refusal, SQLiteLedger, UsageRecord
-
-from .test_budget import serve_until_refused
     kind, where, prefix, each, limit = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
     ledger = SQLiteLedger(where) if kind == "sqlite" else RedisLedger(where, prefix=prefix)
     granted = 0
@@ -44,12 +42,10 @@ from .test_budget import serve_until_refused
 def _run_workers(kind: str, where: str, prefix: str = "", limit: int = 0) -> list[int]:
     procs = [subprocess.Popen([sys.executable, "-c", _WORKER, kind, where, prefix, str(EACH), str(limit)],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(PROCS)]
-    out = []
-    for p in procs:
-        stdout, stderr = p.communicate(timeout=120)
+    done = [(p, *p.communicate(timeout=120)) for p in procs]
+    for p, _, stderr in done:
         assert p.returncode == 0, stderr.decode()
-        out.append(int(stdout))
-    return out
+    return [int(stdout) for _, stdout, _ in done]
 
 
 def _check_no_lost_increment(ledger: Any, granted: int) -> None:
