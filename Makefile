@@ -45,12 +45,16 @@ llama: $(STAMP)
 	$(BIN)/python scripts/llama_server.py --venv $(VENV)
 
 # Servers the tests start themselves (on free loopback ports): PostgreSQL+pgvector comes from a wheel in the
-# venv, the Firestore emulator and Java are on the image; redis-server comes from Debian's packages.
+# venv, the Firestore emulator and Java are on the image; redis-server and prometheus come from Debian's packages.
 services:
 	@command -v redis-server >/dev/null || { \
 	  echo "installing redis-server (Debian package) for the cache tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; } \
 	  || { echo "redis-server is missing and could not be installed (apt-get install redis-server)"; exit 1; }
+	@command -v prometheus >/dev/null || { \
+	  echo "installing prometheus (Debian package) for the metrics scrape test"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; } \
+	  || { echo "prometheus is missing and could not be installed (apt-get install prometheus)"; exit 1; }
 	@command -v java >/dev/null || { echo "java is missing: the Firestore emulator needs it"; exit 1; }
 
 test: $(STAMP) services

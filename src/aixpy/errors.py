@@ -20,6 +20,7 @@ exceptions are mapped once, at the boundary where they are caught, and chained w
     │   └── BlockedURLError            a URL refused by the SSRF guard
     ├── NotFoundError                  a document/collection that does not exist (also a LookupError)
     ├── CapacityError                  a configured limit (e.g. max_documents) would be exceeded
+    │   └── BudgetExceededError        a daily token/cost budget would be crossed: the call was not sent
     ├── StoreError                     a vector-store backend failed (I/O, corrupt snapshot, driver error)
     ├── AgentError                     an agent run stopped before its answer; ``result`` is the partial run
     │   ├── UsageLimitExceededError    a run limit was reached (``limit``: requests, tool calls, tokens, cost)
@@ -57,6 +58,7 @@ __all__ = [
     "AllProvidersFailedError",
     "AuthenticationError",
     "BlockedURLError",
+    "BudgetExceededError",
     "CapacityError",
     "ConfigError",
     "DimensionMismatchError",
@@ -205,6 +207,23 @@ class NotFoundError(AixpyError, LookupError):
 
 class CapacityError(AixpyError):
     """A configured limit (such as ``max_documents``) would be exceeded."""
+
+
+class BudgetExceededError(CapacityError):
+    """A call would cross a daily budget (``daily_token_limit`` or ``daily_cost_limit``); it was refused
+    *before* any request was made. Not retryable until the UTC day changes or the limit is raised.
+
+    Attributes: ``limit`` (which budget), ``scope`` (``"global"`` or ``"agent:<name>"``), ``day`` (UTC,
+    ISO), ``used`` (already spent or reserved today), ``requested`` (this call's estimate) and
+    ``allowed`` (the limit's value).
+    """
+
+    def __init__(self, *, limit: str, scope: str, day: str, used: float, requested: float, allowed: float) -> None:
+        self.limit, self.scope, self.day = limit, scope, day
+        self.used, self.requested, self.allowed = used, requested, allowed
+        unit = "USD" if "cost" in limit else "tokens"
+        super().__init__(f"{limit} of {scope} reached for {day} (UTC): {used:g} {unit} used or reserved + "
+                         f"{requested:g} estimated for this call > {allowed:g}; the call was not sent")
 
 
 class StoreError(AixpyError):

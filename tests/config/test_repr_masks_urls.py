@@ -38,6 +38,7 @@ MINIMAL: dict[str, dict[str, Any]] = {
     "LLMCacheConfig": {},
     "LLMObservabilityConfig": {},
     "LLMRateLimitConfig": {"requests_per_minute": 60},
+    "LedgerConfig": {},
     "LocalEmbeddingsConfig": {},
     "MCPServerConfig": {"url": "https://mcp.example/mcp"},
     "MemoryStoreConfig": {},

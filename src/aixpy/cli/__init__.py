@@ -1,4 +1,4 @@
-"""The ``aixpy`` command line: index, search, embed, collections, bench, chat, models, doctor, version."""
+"""The ``aixpy`` command line: index, search, embed, collections, bench, chat, models, usage, doctor, version."""
 
 from __future__ import annotations
 
@@ -363,11 +363,13 @@ def _register_commands() -> None:
     from aixpy.cli._collections import app as collections_app
     from aixpy.cli._llm import chat, models
     from aixpy.cli._run import run
+    from aixpy.cli._usage import usage
 
     app.command()(ask)
     app.command()(chat)
     app.command()(models)
     app.command()(run)
+    app.command()(usage)
     app.add_typer(collections_app, name="collections")
     app.add_typer(bench_app, name="bench")
 

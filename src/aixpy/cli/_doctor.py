@@ -103,6 +103,7 @@ def run_doctor(config_path: str | None, out: Console, err: Console) -> int:
         row(f"  {path}", None, f"${', $'.join(variables)} not set: {block} is not the selected provider, "
             "so it is unused; set it before selecting that block")
     _agents(row, config_path)
+    observability_rows(row, config_path)
 
     emb = _check(row, f"embeddings: {rt.embeddings.provider}", rt.open_embedder)
     if emb is not None:
@@ -128,6 +129,40 @@ def run_doctor(config_path: str | None, out: Console, err: Console) -> int:
         emb.close()
     out.print(table)
     return 0 if ok else 1
+
+
+def observability_rows(row: Callable[[str, bool | None, str], None], config_path: str | None) -> None:
+    """What the ``observability:`` block turns on: metrics, the usage ledger, budgets, the cost alert."""
+    from urllib.parse import urlsplit
+
+    from aixpy.config import ObservabilityConfig, find_config, load_config
+    from aixpy.telemetry.ledger import DEFAULT_LEDGER_PATH
+
+    found = find_config(config_path)
+    obs = load_config(found).observability if found is not None else ObservabilityConfig()
+    m = obs.metrics
+    if m.enabled:
+        have = _installed("prometheus_client")
+        row("metrics (prometheus)", have, f"on: agents instrumented, /metrics on http://{m.host}:{m.port}" if have
+            else "on, but prometheus-client is missing: pip install 'aixpy[metrics]'")
+    else:
+        row("metrics (prometheus)", None, "off (observability.metrics.enabled)")
+    led = obs.ledger
+    where = f"redis, prefix {led.key_prefix}" if led.backend == "redis" else f"sqlite {led.path or DEFAULT_LEDGER_PATH}"
+    row("usage ledger", True if obs.uses_ledger else None,
+        f"on: {where} (aixpy usage)" if obs.uses_ledger else f"off (observability.cost_tracking); would be {where}")
+    llm = obs.llm_observability
+    limits = [f"{llm.daily_token_limit} tokens/day" if llm.daily_token_limit is not None else "",
+              f"${llm.daily_cost_limit:g}/day" if llm.daily_cost_limit is not None else ""]
+    limits = [x for x in limits if x]
+    row("budgets", True if limits else None,
+        f"{', '.join(limits)} per {'agent' if llm.limit_scope == 'agent' else 'process fleet (global)'}" if limits
+        else "none (llm_observability.daily_token_limit, daily_cost_limit)")
+    if obs.cost_alert_threshold is not None:
+        hook = f", webhook to {urlsplit(obs.cost_alert_webhook).hostname}" if obs.cost_alert_webhook else ""
+        row("cost alert", True, f"once a day above ${obs.cost_alert_threshold:g} (WARNING log{hook})")
+    else:
+        row("cost alert", None, "off (observability.cost_alert_threshold)")
 
 
 def _check(row: Callable[[str, bool | None, str], None], name: str, opener: Callable[[], T]) -> T | None:

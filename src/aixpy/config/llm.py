@@ -41,6 +41,7 @@ __all__ = [
     "LLMObservabilityConfig",
     "LLMProvider",
     "LLMRateLimitConfig",
+    "LedgerConfig",
     "MCPServerConfig",
     "MetricsConfig",
     "ModelServiceConfig",
@@ -481,15 +482,29 @@ class ModelServiceConfig(_Model):
 
 
 class LLMObservabilityConfig(_Model):
-    """``observability.llm_observability``: token accounting and a daily token budget."""
+    """``observability.llm_observability``: token accounting and daily budgets.
+
+    ``enabled`` records every call of config-built agents in the usage ledger (``track_tokens``:
+    their tokens too) and instruments them (telemetry events). ``daily_token_limit`` and
+    ``daily_cost_limit`` (USD) are checked *before* a call is sent (``BudgetExceededError``), for every
+    agent together (``limit_scope: global``) or each agent on its own (``limit_scope: agent``).
+    ``default_output_tokens`` is what a call without ``max_tokens`` reserves for its reply.
+    """
 
     enabled: bool = False
     track_tokens: bool = True
     daily_token_limit: int | None = Field(None, ge=1)
+    daily_cost_limit: float | None = Field(None, gt=0.0, description="USD per UTC day")
+    limit_scope: Literal["global", "agent"] = "global"
+    default_output_tokens: int = Field(1024, ge=1)
 
 
 class MetricsConfig(_Model):
-    """``observability.metrics``: a Prometheus endpoint (needs the ``metrics`` extra)."""
+    """``observability.metrics``: a Prometheus endpoint (needs the ``metrics`` extra).
+
+    When enabled, config-built agents are instrumented and ``/metrics`` is served on ``host:port``
+    (loopback by default) once per process.
+    """
 
     enabled: bool = False
     host: NonEmptyStr = "127.0.0.1"
@@ -504,10 +519,47 @@ class MetricsConfig(_Model):
         return value
 
 
+class LedgerConfig(_Model):
+    """``observability.ledger``: where usage is recorded — a local SQLite file (default
+    ``./.aixpy/usage.sqlite3``, safe for several processes on one machine) or Redis (``url``; shared by
+    every replica, so budgets hold across a fleet)."""
+
+    backend: Literal["sqlite", "redis"] = "sqlite"
+    path: NonEmptyStr | None = None
+    url: SecretStr | None = Field(None, description="redis://[:password@]host:6379/0")
+    key_prefix: NonEmptyStr = "aixpy:usage:"
+    retention_days: int = Field(400, ge=1)
+
+    @model_validator(mode="after")
+    def _url_for_redis(self) -> LedgerConfig:
+        if self.backend == "redis" and self.url is None:
+            raise ConfigValueError("the redis ledger needs 'url' (e.g. redis://localhost:6379/0)", "url")
+        return self
+
+
 class ObservabilityConfig(_Model):
-    """``observability:`` block."""
+    """``observability:`` block. Everything is off by default.
+
+    ``cost_tracking`` records every call's tokens and cost in the ledger; ``cost_alert_threshold``
+    (USD) fires once per UTC day when the day's cost passes it: a WARNING log line, and a POST to
+    ``cost_alert_webhook`` when set.
+    """
 
     cost_tracking: bool = False
     cost_alert_threshold: float | None = Field(None, ge=0.0, description="alert when daily cost (USD) exceeds")
+    cost_alert_webhook: HttpURL | None = None
     llm_observability: LLMObservabilityConfig = Field(default_factory=LLMObservabilityConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    ledger: LedgerConfig = Field(default_factory=LedgerConfig)
+
+    @property
+    def uses_ledger(self) -> bool:
+        """Whether calls go through the usage ledger (tracking, a limit or an alert is on)."""
+        llm = self.llm_observability
+        return (self.cost_tracking or (llm.enabled and llm.track_tokens) or self.cost_alert_threshold is not None
+                or llm.daily_token_limit is not None or llm.daily_cost_limit is not None)
+
+    @property
+    def instruments(self) -> bool:
+        """Whether config-built models emit telemetry events (metrics or LLM observability on)."""
+        return self.metrics.enabled or self.llm_observability.enabled

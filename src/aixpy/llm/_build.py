@@ -15,6 +15,7 @@ from aixpy.config._base import validate_block
 from aixpy.config.llm import AgentConfig, LLMCacheConfig, LLMRateLimitConfig, ModelServiceConfig, ProviderEntry
 from aixpy.errors import ConfigError, InvalidInputError
 from aixpy.http import secret
+from aixpy.llm._observe import observe
 from aixpy.llm.model import ChatModel
 from aixpy.llm.policies.cache import CachedModel, MemoryResponseCache, RedisResponseCache, ResponseCache
 from aixpy.llm.policies.fallback import FallbackModel
@@ -29,11 +30,12 @@ __all__ = ["build"]
 
 
 def build(spec: Any, services: Mapping[str, ModelServiceConfig], base: dict[str, Any],
-          settings: Mapping[str, Any]) -> ChatModel:
+          settings: Mapping[str, Any], observability: Any = None) -> ChatModel:
     """The model ``spec`` describes: a config object, a dict, or the name of one of ``services``.
 
     ``base`` holds the ``environ``/``clock``/``options`` given to :func:`~aixpy.llm.new`; ``settings``
-    its other keywords (for a service name only).
+    its other keywords (for a service name only). ``observability`` (an ``ObservabilityConfig``, from
+    the config given as ``services``) wraps an agent's model: ledger, budgets, metrics.
     """
     if isinstance(spec, Mapping):
         data = dict(spec)
@@ -46,7 +48,7 @@ def build(spec: Any, services: Mapping[str, ModelServiceConfig], base: dict[str,
     if settings:
         raise InvalidInputError(f"settings {sorted(settings)} apply to string specs only; a config carries its own")
     if isinstance(spec, AgentConfig):
-        return _from_agent(spec, services, base)
+        return observe(_from_agent(spec, services, base), spec.name, observability)
     if isinstance(spec, ProviderEntry):
         return _from_entry(spec, services, base)
     if isinstance(spec, ModelServiceConfig):

@@ -29,7 +29,9 @@ def new(spec: Any, /, *, services: Any = None, environ: Mapping[str, str] | None
     like an agent or a provider entry, or a model (returned as is).
 
     ``services``: the ``model_services`` list (or the whole :class:`~aixpy.config.AixpyConfig`) that
-    model names may refer to. ``environ`` replaces ``os.environ`` for keys and detection; ``clock``
+    model names may refer to; a whole config also applies its ``observability:`` block to an agent
+    (usage ledger, daily budgets, cost alert, metrics; off by default). ``environ`` replaces
+    ``os.environ`` for keys and detection; ``clock``
     drives deadlines and retry sleeps; ``options`` go to every provider built (see
     :attr:`ProviderSettings.options`). ``settings``: more :class:`ProviderSettings` fields, for string
     specs only (``api_key=``, ``endpoint=``, ``timeout=``...).
@@ -42,7 +44,7 @@ def new(spec: Any, /, *, services: Any = None, environ: Mapping[str, str] | None
     if not isinstance(spec, str) or spec in known:
         from aixpy.llm import _build  # the config package (pydantic) is paid for by config specs only
 
-        return _build.build(spec, known, base, settings)
+        return _build.build(spec, known, base, settings, getattr(services, "observability", None))
     check_settings(settings)
     provider, model = split_spec(spec, environ=environ)
     timeout = settings.get("timeout")

@@ -39,9 +39,16 @@ Where this package sits, and HTTP events
     skipped by the client, so the bridge costs nothing while nobody listens. Moving ``RequestEvent``
     here instead would make ``http`` import ``telemetry`` (same floor: not allowed); emitting from
     inside providers would put instrumentation in adapters (not allowed either).
+
+Exporters and the ledger
+    :func:`enable_prometheus` (extra ``metrics``, :mod:`aixpy.telemetry.prometheus`) subscribes a
+    Prometheus collector and can serve ``/metrics``; :mod:`aixpy.telemetry.ledger` stores usage by day,
+    provider, model and agent (SQLite or Redis) for budgets, alerts and ``aixpy usage``.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from aixpy.telemetry.bridge import HttpBridge, attach_http, http_event
 from aixpy.telemetry.events import (
@@ -66,6 +73,26 @@ from aixpy.telemetry.hub import (
     subscribers,
 )
 
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
+    from aixpy.telemetry.prometheus import PrometheusMetrics
+
+
+def enable_prometheus(*, registry: CollectorRegistry | None = None, port: int | None = None,
+                      addr: str = "127.0.0.1") -> PrometheusMetrics:
+    """Turn Prometheus metrics on (extra ``metrics``): see :func:`aixpy.telemetry.prometheus.enable_prometheus`."""
+    from aixpy.telemetry import prometheus
+
+    return prometheus.enable_prometheus(registry=registry, port=port, addr=addr)
+
+
+def disable_prometheus(registry: CollectorRegistry | None = None) -> None:
+    """Turn Prometheus metrics off again (see :func:`aixpy.telemetry.prometheus.disable_prometheus`)."""
+    from aixpy.telemetry import prometheus
+
+    prometheus.disable_prometheus(registry)
+
 __all__ = [
     "AgentRunEvent",
     "AgentStepEvent",
@@ -81,7 +108,9 @@ __all__ = [
     "attach_http",
     "capture_content",
     "capturing_content",
+    "disable_prometheus",
     "emit",
+    "enable_prometheus",
     "error_name",
     "http_event",
     "listening",

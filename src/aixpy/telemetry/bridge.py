@@ -75,7 +75,7 @@ class HttpBridge:
 
     @property
     def listening(self) -> bool:
-        return bool(self._local) or listening()
+        return bool(self._local) or listening(kind=HttpEvent.kind)
 
     def __call__(self, req: RequestLike) -> None:
         emit(http_event(req, time.time()), self._local)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from aixpy.telemetry.events import Event
 
@@ -28,29 +28,40 @@ logger = logging.getLogger("aixpy.telemetry")
 Handler = Callable[[Event], None]
 
 _handlers: tuple[Handler, ...] = ()
+_kinds: tuple[frozenset[str] | None, ...] = ()  # per handler: the kinds it wants (None: every kind)
+_wanted: frozenset[str] | None = frozenset()     # the union (None: some handler wants every kind)
 _lock = threading.Lock()
 _failed: set[int] = set()  # id() of handlers whose failure was already logged with its traceback
 _content_wanted = 0  # how many subscribers asked for content (capture_content)
 
 
-def subscribe(handler: Handler) -> Callable[[], None]:
-    """Send every event of the process to ``handler``; call the returned function to stop.
+def _set(handlers: tuple[Handler, ...], kinds: tuple[frozenset[str] | None, ...]) -> None:
+    global _handlers, _kinds, _wanted
+    _wanted = None if any(k is None for k in kinds) else frozenset().union(*(k for k in kinds if k is not None))
+    _handlers, _kinds = handlers, kinds
+
+
+def subscribe(handler: Handler, *, kinds: Iterable[str] | None = None) -> Callable[[], None]:
+    """Send every event of the process to ``handler`` (only those of ``kinds``, e.g. ``{"llm.call"}``,
+    when given); call the returned function to stop.
+
+    ``kinds`` also tells the wrappers what to skip: a subscriber that does not want ``http.request``
+    events does not switch the HTTP bridge on.
 
     >>> stop = subscribe(print)        # doctest: +SKIP
     >>> stop()                         # doctest: +SKIP
     """
-    global _handlers
     if not callable(handler):
         raise TypeError(f"a telemetry handler must be callable, not {type(handler).__name__}")
+    wanted = None if kinds is None else frozenset(kinds)
     with _lock:
-        _handlers = (*_handlers, handler)
+        _set((*_handlers, handler), (*_kinds, wanted))
 
     def unsubscribe() -> None:
-        global _handlers
         with _lock:
             if handler in _handlers:
                 i = _handlers.index(handler)
-                _handlers = _handlers[:i] + _handlers[i + 1:]
+                _set(_handlers[:i] + _handlers[i + 1:], _kinds[:i] + _kinds[i + 1:])
                 _failed.discard(id(handler))
 
     return unsubscribe
@@ -86,9 +97,13 @@ def subscribers() -> tuple[Handler, ...]:
     return _handlers
 
 
-def listening(local: Handler | None = None) -> bool:
-    """Whether an event would reach anyone: a wrapper's own handler or a global subscriber."""
-    return local is not None or bool(_handlers)
+def listening(local: Handler | None = None, kind: str | None = None) -> bool:
+    """Whether an event (of ``kind``, when given) would reach anyone: a wrapper's own handler or a global
+    subscriber (that wants that kind)."""
+    if local is not None:
+        return True
+    wanted = _wanted
+    return bool(_handlers) if kind is None or wanted is None else kind in wanted
 
 
 def emit(event: Event, local: Handler | tuple[Handler, ...] | None = None) -> None:
@@ -98,8 +113,15 @@ def emit(event: Event, local: Handler | tuple[Handler, ...] | None = None) -> No
             _deliver(handler, event)
     elif local is not None:
         _deliver(local, event)
-    for handler in _handlers:
-        _deliver(handler, event)
+    handlers, kinds = _handlers, _kinds
+    if _wanted is None and all(k is None for k in kinds):
+        for handler in handlers:
+            _deliver(handler, event)
+        return
+    kind = event.kind
+    for handler, wanted in zip(handlers, kinds, strict=False):
+        if wanted is None or kind in wanted:
+            _deliver(handler, event)
 
 
 def _deliver(handler: Handler, event: Event) -> None:

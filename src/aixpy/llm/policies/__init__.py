@@ -4,6 +4,8 @@
 - :class:`~aixpy.llm.policies.fallback.FallbackModel` — cascade over ``providers:``;
 - :class:`~aixpy.llm.policies.instrumented.InstrumentedModel` — one telemetry event per call
   (:mod:`aixpy.telemetry`);
+- :class:`~aixpy.llm.policies.budget.BudgetedModel` — usage ledger, daily token/cost budgets checked
+  before a call is sent, and the daily cost alert (``observability:`` block);
 - :class:`~aixpy.llm.policies.cache.CachedModel` — a response cache (memory or Redis, TTL, single
   flight; ``cache:`` block);
 - :class:`~aixpy.llm.policies.ratelimit.RateLimitedModel` — requests and tokens per minute of one
@@ -17,6 +19,7 @@ primary never delays the fallback), and the retry backs off only when every prov
 
 from __future__ import annotations
 
+from aixpy.llm.policies.budget import Budget, BudgetedModel, CostAlert
 from aixpy.llm.policies.cache import CachedModel, MemoryResponseCache, RedisResponseCache, ResponseCache
 from aixpy.llm.policies.fallback import FallbackModel, falls_back
 from aixpy.llm.policies.instrumented import InstrumentedModel
@@ -25,7 +28,10 @@ from aixpy.llm.policies.retry import RETRY_ON, RetryModel, RetryPolicy
 
 __all__ = [
     "RETRY_ON",
+    "Budget",
+    "BudgetedModel",
     "CachedModel",
+    "CostAlert",
     "FallbackModel",
     "InstrumentedModel",
     "MemoryResponseCache",
