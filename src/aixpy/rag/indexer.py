@@ -35,7 +35,7 @@ from aixpy.rag.manifest import CHUNKS, Signature
 from aixpy.rag.tokens import default_chunk_size, token_counter_for
 from aixpy.vectorstores.base import BaseCollection
 from aixpy.vectorstores.filters import Filter
-from aixpy.vectorstores.types import Document, Query
+from aixpy.vectorstores.types import Document
 
 __all__ = ["Hit", "IndexReport", "Indexer", "delete_source", "file_key", "search", "signature_of"]
 

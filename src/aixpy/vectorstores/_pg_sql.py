@@ -257,7 +257,7 @@ def bm25_sql(table: str, cols: str, where: str) -> str:
     """Keyword search: BM25 (the formula of :mod:`aixpy.vectorstores.keyword`) of the rows whose
     tsvector matches ``%(tsq)s``; ``%(terms)s``/``%(idf)s`` are the query words and their idf,
     ``%(avg)s`` the average length. The score is the last column."""
-    from aixpy.vectorstores.keyword import B, K1
+    from aixpy.vectorstores.keyword import K1, B
 
     return (f"SELECT {cols}, (SELECT sum(q.w * c.n * {K1 + 1.0!r} / (c.n + {K1!r} * ({1.0 - B!r} + {B!r} * "
             "cardinality(content_terms) / %(avg)s))) FROM (SELECT x, count(*)::float8 AS n FROM unnest(content_terms) "

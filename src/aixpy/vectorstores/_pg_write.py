@@ -17,9 +17,9 @@ import numpy.typing as npt
 
 from aixpy.errors import InvalidInputError
 from aixpy.vectorstores import _pg_sql as q
-from aixpy.vectorstores.keyword import tokenize
 from aixpy.vectorstores._dedup import EPS, BatchDedup, content_sha256, new_hashes, unit_rows
 from aixpy.vectorstores.base import CollectionOptions, PreparedDoc
+from aixpy.vectorstores.keyword import tokenize
 from aixpy.vectorstores.types import Document, Scope, UpsertResult
 
 __all__ = ["BULK_MIN", "CATALOG_COLS", "COPY_TYPES", "copy_stmt", "create_table", "decode_doc", "decode_vector",
@@ -192,7 +192,8 @@ def create_table(schema: str, name: str, dims: int) -> q.Plan[None]:
     has = yield q.fetch_one("SELECT 1 FROM pg_attribute WHERE attrelid = %(t)s::regclass AND attname = 'content_terms' "
                             "AND NOT attisdropped", {"t": t.replace("%%", "%")})
     if has is None:
-        yield q.execute(f"ALTER TABLE {t} ADD COLUMN {q.TERMS_DDL.replace(', content_tsv', ', ADD COLUMN content_tsv')}")
+        columns = q.TERMS_DDL.replace(", content_tsv", ", ADD COLUMN content_tsv")
+        yield q.execute(f"ALTER TABLE {t} ADD COLUMN {columns}")
         rows = yield q.fetch_all(f"SELECT id, content FROM {t} WHERE content <> ''")
         if rows:
             yield q.Stmt(f"UPDATE {t} SET content_terms = %s WHERE id = %s", many=[(tokenize(c), i) for i, c in rows])

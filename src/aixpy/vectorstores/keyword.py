@@ -27,20 +27,20 @@ import zlib
 from collections import Counter
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass, replace
+
 from aixpy.vectorstores.types import MODES, Match, Query, QueryResult, SearchMode
 
 __all__ = [
-    "B",
     "K1",
     "MAX_TOKEN_CHARS",
     "MODES",
     "RRF_K",
-    "SearchMode",
+    "B",
     "Leg",
+    "SearchMode",
     "bm25_tf",
     "candidate_depth",
     "finish",
-    "vector_leg",
     "idf",
     "rrf_fuse",
     "sparse_document",
@@ -48,6 +48,7 @@ __all__ = [
     "term_id",
     "text_plan",
     "tokenize",
+    "vector_leg",
 ]
 
 RRF_K = 60

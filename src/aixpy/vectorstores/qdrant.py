@@ -155,7 +155,8 @@ class _Handle:
         _write_json_atomic(self.dir / MANIFEST, {
             "format": FORMAT_VERSION, "engine": "qdrant-edge", "name": self.name,
             "dimensions": options.dimensions, "metric": options.metric, "options": qc.options_to_json(options),
-            "shard_ready": self.ready, "keyword": self.keyword, "hnsw": {"m": self.store.hnsw_m, "ef_construct": self.store.hnsw_ef_construct},
+            "shard_ready": self.ready, "keyword": self.keyword,
+            "hnsw": {"m": self.store.hnsw_m, "ef_construct": self.store.hnsw_ef_construct},
         })
 
     def open_existing(self) -> None:
