@@ -13,7 +13,8 @@ exceptions are mapped once, at the boundary where they are caught, and chained w
     │   ├── InvalidInputError          bad input value (also a ValueError)
     │   │   ├── DimensionMismatchError vector length differs from the collection/model
     │   │   ├── EmbeddingMismatchError a collection used with another embedding model than it was built with
-    │   │   └── UnsupportedFilterError a filter this backend cannot express (never silently dropped)
+    │   │   ├── UnsupportedFilterError a filter this backend cannot express (never silently dropped)
+    │   │   └── UnsupportedQueryError  a query mode this backend cannot run (keyword/hybrid on firestore)
     │   ├── UnknownProviderError       no provider registered under that name
     │   ├── UnknownModelError          a model whose dimensions/price we cannot know
     │   ├── MissingDependencyError     an optional extra/package is not installed (also an ImportError)
@@ -81,6 +82,7 @@ __all__ = [
     "UnknownModelError",
     "UnknownProviderError",
     "UnsupportedFilterError",
+    "UnsupportedQueryError",
     "UsageLimitExceededError",
     "UserError",
     "redact",
@@ -171,6 +173,11 @@ class EmbeddingMismatchError(InvalidInputError):
 
 class UnsupportedFilterError(InvalidInputError):
     """A filter the backend cannot express. Raised instead of dropping or weakening the filter."""
+
+
+class UnsupportedQueryError(InvalidInputError):
+    """A query mode the backend cannot run (e.g. keyword or hybrid search without a keyword index);
+    the message names the backend. Raised instead of silently running another kind of search."""
 
 
 class UnknownProviderError(UserError):

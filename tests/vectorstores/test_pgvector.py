@@ -191,7 +191,7 @@ def test_bulk_load_builds_indexes_after_the_copy(open_pg: Opener, postgres_dsn: 
     c.upsert(doc("first", [1.0] * 16))
     before = indexes(postgres_dsn, s.schema, "bulk")
     names = q.index_names("bulk")
-    assert set(before) == {names[k] for k in ("pkey", "hnsw", "meta", "tags", "exp")}
+    assert set(before) == {names[k] for k in ("pkey", "hnsw", "meta", "tags", "exp", "fts")}
     c.clear()
     data = low_rank(600, 16, 4, seed=3)
     r = c.upsert_batch([doc(f"d{i:04d}", row, metadata={"i": i}) for i, row in enumerate(data)])

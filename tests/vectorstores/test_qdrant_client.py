@@ -249,7 +249,8 @@ def _route(fake: FakeQdrant, method: str, path: str, body: Any) -> Any:
         if method == "DELETE":
             return b.delete_collection(name)
         cc = models.CreateCollection.model_validate(body)
-        return b.create_collection(name, vectors_config=cc.vectors, hnsw_config=cc.hnsw_config, metadata=cc.metadata)
+        return b.create_collection(name, vectors_config=cc.vectors, hnsw_config=cc.hnsw_config, metadata=cc.metadata,
+                                   sparse_vectors_config=cc.sparse_vectors)
     if rest == ["index"]:
         models.CreateFieldIndex.model_validate(body)  # recorded only: local mode has no payload indexes
         return _update()
@@ -360,7 +361,9 @@ def test_rest_collection_creation_indexes_and_options(rest_server: FakeQdrant) -
         assert create.body["hnsw_config"] == {"m": 24, "ef_construct": 180}
         assert create.body["metadata"]["aixpy"] == {
             "format": 1, "dimensions": 3, "metric": "euclidean",
-            "options": {"dedup": True, "dedup_threshold": 0.99, "max_documents": 9, "ttl_seconds": None}}
+            "options": {"dedup": True, "dedup_threshold": 0.99, "max_documents": 9, "ttl_seconds": None},
+            "keyword": True}
+        assert create.body["sparse_vectors"] == {"bm25": {"modifier": "idf"}}
         indexes = rest_server.sent("PUT", "/collections/docs/index")
         assert all(r.query == {"wait": ["true"]} for r in indexes)
         schemas = {r.body["field_name"]: r.body["field_schema"] for r in indexes}

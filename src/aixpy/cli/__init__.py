@@ -250,6 +250,9 @@ def search(
     where: Annotated[
         str | None, typer.Option("--filter", help='JSON filter, e.g. \'{"source": "guide.md"}\'.')
     ] = None,
+    hybrid: Annotated[bool, typer.Option(
+        "--hybrid", help="Fuse semantic and keyword (BM25) rankings with reciprocal rank fusion (k=60); "
+                         "scores are then fused scores. Not on firestore.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Semantic search over an indexed collection: ranked results with score, source and snippet."""
@@ -259,6 +262,8 @@ def search(
     with _errors():
         if not query.strip():
             raise UserError("the query is empty")
+        if hybrid and min_score is not None:
+            raise UserError("--min-score cannot be combined with --hybrid (fused scores are rank-based)")
         flt = _parse_filter(where) if where else None
         rt = resolve(config, store=store)
         with rt.open_embedder() as emb, rt.open_store() as vs:
@@ -270,7 +275,10 @@ def search(
             coll = _open_checked(rt, vs, emb, collection, "search")
             if coll.count(CHUNKS) == 0:
                 raise UserError(f"collection {coll.name!r} is empty; run `aixpy index PATH` first")
-            hits = run_search(emb, coll, query, limit=limit, min_score=min_score, filter=flt)
+            if hybrid and not coll.supports_keyword:
+                raise UserError(f"--hybrid: collection {coll.name!r} of the {vs.provider} store has no keyword "
+                                "index; search without --hybrid")
+            hits = run_search(emb, coll, query, limit=limit, min_score=min_score, filter=flt, hybrid=hybrid)
     if as_json:
         print_json(out, [{"rank": h.rank, "score": round(h.score, 6), "source": h.source, "chunk": h.chunk,
                           "id": h.id, "path": h.path, "snippet": h.snippet} for h in hits])

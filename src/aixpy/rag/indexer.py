@@ -28,13 +28,14 @@ from aixpy.embeddings.base import EmbeddingService
 from aixpy.errors import InvalidInputError, MissingDependencyError
 from aixpy.rag import manifest as mf
 from aixpy.rag._chunkfile import FileChunk, chunk_file
+from aixpy.rag._search import search_query
 from aixpy.rag.chunking import check_sizes
 from aixpy.rag.loaders import LoadOptions, SourceFile, load_file, walk
 from aixpy.rag.manifest import CHUNKS, Signature
 from aixpy.rag.tokens import default_chunk_size, token_counter_for
 from aixpy.vectorstores.base import BaseCollection
 from aixpy.vectorstores.filters import Filter
-from aixpy.vectorstores.types import Document, Query
+from aixpy.vectorstores.types import Document
 
 __all__ = ["Hit", "IndexReport", "Indexer", "delete_source", "file_key", "search", "signature_of"]
 
@@ -332,15 +333,18 @@ def search(
     min_score: float | None = None,
     filter: Filter | None = None,
     snippet_chars: int = 240,
+    hybrid: bool = False,
 ) -> list[Hit]:
     """Embed ``text`` and return the best chunks, ranked, with their source and a snippet.
 
+    ``hybrid=True`` fuses the vector ranking with a keyword (BM25) ranking of ``text`` (reciprocal
+    rank fusion; see :mod:`aixpy.vectorstores.keyword`): scores are then fused scores, ``min_score``
+    is refused, and a backend without a keyword index raises UnsupportedQueryError.
     Raises EmbeddingMismatchError when the collection was built with another embedding model.
     """
     mf.check_signature(collection, signature_of(embedder), "search")
     vec = embedder.embed_array([text])[0]
-    flt: Filter = CHUNKS if filter is None else CHUNKS & filter
-    res = collection.query(Query(embedding=vec, limit=limit, min_score=min_score, filter=flt))
+    res = collection.query(search_query(vec, text, limit=limit, min_score=min_score, filter=filter, hybrid=hybrid))
     hits = []
     for m in res.matches:
         content = " ".join(m.document.content.split())

@@ -39,13 +39,16 @@ __all__ = [
     "HNSW_MAX_DIMS",
     "OPCLASS",
     "OPERATOR",
+    "TERMS_DDL",
     "TRUE",
     "WRITE_COLUMNS",
     "Plan",
     "Stmt",
+    "bm25_sql",
     "catalog_ddl",
     "check_text",
     "compile_filter",
+    "df_sql",
     "exact_json",
     "exact_number",
     "execute",
@@ -57,6 +60,7 @@ __all__ = [
     "quote_ident",
     "score_of",
     "table_ddl",
+    "tsquery_any",
     "upsert_sql",
 ]
 
@@ -69,7 +73,7 @@ OPCLASS: dict[Metric, str] = {"cosine": "vector_cosine_ops", "dot": "vector_ip_o
 
 #: Columns written by an upsert, in COPY / INSERT order.
 WRITE_COLUMNS = ("id", "content", "content_sha256", "embedding", "embedding_model", "metadata", "tags",
-                 "tenant", "scope_user", "scope_session", "created_at", "updated_at", "expires_at")
+                 "tenant", "scope_user", "scope_session", "created_at", "updated_at", "expires_at", "content_terms")
 #: Columns read back to build a Document (without the embedding).
 DOC_COLUMNS = ("id", "content", "embedding_model", "metadata", "tags", "tenant", "scope_user", "scope_session",
                "created_at", "updated_at", "expires_at")
@@ -144,7 +148,7 @@ def index_names(collection: str) -> dict[str, str]:
     """Names of the constraint and indexes of ``collection``'s table. They start with ``_`` (never a
     collection name) and hash the collection name, so they never collide and never get truncated."""
     h = f"_aixpy_{_short_hash(collection)}"
-    return {k: f"{h}_{k}" for k in ("pkey", "hnsw", "meta", "tags", "exp", "sha")}
+    return {k: f"{h}_{k}" for k in ("pkey", "hnsw", "meta", "tags", "exp", "sha", "fts")}
 
 
 # ------------------------------------------------------------------ exact JSON
@@ -235,7 +239,38 @@ def table_ddl(schema: str, name: str, dims: int) -> str:
             f"embedding vector({int(dims)}) NOT NULL, embedding_model text, "
             "metadata jsonb NOT NULL DEFAULT '{}'::jsonb, tags text[] NOT NULL DEFAULT '{}'::text[], "
             "tenant text, scope_user text, scope_session text, "
-            "created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL, expires_at timestamptz)")
+            f"created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL, expires_at timestamptz, {TERMS_DDL})")
+
+
+#: The keyword-search columns: the content's words (:func:`aixpy.vectorstores.keyword.tokenize`, in
+#: order, written by aixpy) and a generated tsvector of them that the GIN index serves.
+TERMS_DDL = ("content_terms text[] NOT NULL DEFAULT '{}'::text[], "
+             "content_tsv tsvector GENERATED ALWAYS AS (array_to_tsvector(content_terms)) STORED")
+
+
+def tsquery_any(terms: Sequence[str]) -> str:
+    """A tsquery literal matching any of ``terms`` (words of ``tokenize``: no quote or backslash)."""
+    return " | ".join(f"'{t}'" for t in dict.fromkeys(terms))
+
+
+def bm25_sql(table: str, cols: str, where: str) -> str:
+    """Keyword search: BM25 (the formula of :mod:`aixpy.vectorstores.keyword`) of the rows whose
+    tsvector matches ``%(tsq)s``; ``%(terms)s``/``%(idf)s`` are the query words and their idf,
+    ``%(avg)s`` the average length. The score is the last column."""
+    from aixpy.vectorstores.keyword import K1, B
+
+    return (f"SELECT {cols}, (SELECT sum(q.w * c.n * {K1 + 1.0!r} / (c.n + {K1!r} * ({1.0 - B!r} + {B!r} * "
+            "cardinality(content_terms) / %(avg)s))) FROM (SELECT x, count(*)::float8 AS n FROM unnest(content_terms) "
+            "x GROUP BY x) c JOIN unnest(%(terms)s::text[], %(idf)s::float8[]) AS q(term, w) ON q.term = c.x) AS score "
+            f"FROM {table} WHERE content_tsv @@ %(tsq)s::tsquery AND {live_sql()} AND {where} "
+            "ORDER BY score DESC, id LIMIT %(limit)s")
+
+
+def df_sql(table: str) -> str:
+    """Live rows, their average length and, per word of ``%(words)s`` (tsquery literals), how many hold it."""
+    return (f"SELECT count(*), coalesce(avg(cardinality(content_terms)), 0)::float8, ARRAY(SELECT (SELECT count(*) "
+            f"FROM {table} WHERE content_tsv @@ u.x::tsquery AND {live_sql()}) FROM unnest(%(words)s::text[]) "
+            f"WITH ORDINALITY AS u(x, i) ORDER BY u.i) FROM {table} WHERE {live_sql()}")
 
 
 def index_ddl(schema: str, name: str, metric: Metric, dims: int, m: int, ef_construction: int, *,
@@ -252,6 +287,7 @@ def index_ddl(schema: str, name: str, metric: Metric, dims: int, m: int, ef_cons
     }
     if dedup:
         out[n["sha"]] = f"CREATE INDEX IF NOT EXISTS {quote_ident(n['sha'])} ON {t} (content_sha256)"
+    out[n["fts"]] = f"CREATE INDEX IF NOT EXISTS {quote_ident(n['fts'])} ON {t} USING gin (content_tsv)"
     if dims <= HNSW_MAX_DIMS:
         out[n["hnsw"]] = (f"CREATE INDEX IF NOT EXISTS {quote_ident(n['hnsw'])} ON {t} USING hnsw "
                           f"(embedding {OPCLASS[metric]}) "

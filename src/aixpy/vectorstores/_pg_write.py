@@ -19,6 +19,7 @@ from aixpy.errors import InvalidInputError
 from aixpy.vectorstores import _pg_sql as q
 from aixpy.vectorstores._dedup import EPS, BatchDedup, content_sha256, new_hashes, unit_rows
 from aixpy.vectorstores.base import CollectionOptions, PreparedDoc
+from aixpy.vectorstores.keyword import tokenize
 from aixpy.vectorstores.types import Document, Scope, UpsertResult
 
 __all__ = ["BULK_MIN", "CATALOG_COLS", "COPY_TYPES", "copy_stmt", "create_table", "decode_doc", "decode_vector",
@@ -28,7 +29,7 @@ __all__ = ["BULK_MIN", "CATALOG_COLS", "COPY_TYPES", "copy_stmt", "create_table"
 #: An upsert of at least this many documents into an empty table is loaded with COPY, indexes after.
 BULK_MIN = 500
 COPY_TYPES = ["text", "text", "text", "vector", "text", "jsonb", "text[]", "text", "text", "text",
-              "timestamptz", "timestamptz", "timestamptz"]
+              "timestamptz", "timestamptz", "timestamptz", "text[]"]
 
 
 def _identity(s: Any) -> str:
@@ -51,7 +52,8 @@ def encode_row(p: PreparedDoc, jsonb: Any) -> tuple[Any, ...]:
         raise InvalidInputError(f"{what}: {e}") from None
     sha = content_sha256(d.content) if d.content else None
     return (d.id, d.content, sha, p.vector, d.embedding_model, jsonb(meta, dumps=_identity), list(d.tags),
-            d.scope.tenant, d.scope.user, d.scope.session, d.created_at, d.updated_at, d.expires_at)
+            d.scope.tenant, d.scope.user, d.scope.session, d.created_at, d.updated_at, d.expires_at,
+            tokenize(d.content))
 
 
 class _Dedup(BatchDedup):
@@ -181,8 +183,20 @@ def relation_exists(schema: str, name: str) -> q.Plan[bool]:
 
 
 def create_table(schema: str, name: str, dims: int) -> q.Plan[None]:
+    """The collection's table, created if missing; a table made before keyword search gets its
+    keyword columns, filled from each row's content (one pass, inside the caller's transaction)."""
     if not (yield from relation_exists(schema, name)):
         yield q.execute(q.table_ddl(schema, name, dims))
+        return
+    t = f"{q.quote_ident(schema)}.{q.quote_ident(name)}"
+    has = yield q.fetch_one("SELECT 1 FROM pg_attribute WHERE attrelid = %(t)s::regclass AND attname = 'content_terms' "
+                            "AND NOT attisdropped", {"t": t.replace("%%", "%")})
+    if has is None:
+        columns = q.TERMS_DDL.replace(", content_tsv", ", ADD COLUMN content_tsv")
+        yield q.execute(f"ALTER TABLE {t} ADD COLUMN {columns}")
+        rows = yield q.fetch_all(f"SELECT id, content FROM {t} WHERE content <> ''")
+        if rows:
+            yield q.Stmt(f"UPDATE {t} SET content_terms = %s WHERE id = %s", many=[(tokenize(c), i) for i, c in rows])
 
 
 def drop_indexes(schema: str, name: str) -> q.Plan[None]:

@@ -33,6 +33,7 @@ import numpy.typing as npt
 
 from aixpy.errors import InvalidInputError
 from aixpy.vectorstores import _qdrant_filters as qf
+from aixpy.vectorstores import keyword as kw
 from aixpy.vectorstores._dedup import CHUNK, BatchDedup, content_sha256, new_hashes, unit_rows
 from aixpy.vectorstores.base import CollectionOptions, PreparedDoc, SharedStateCollection, Vector
 from aixpy.vectorstores.filters import Filter, matches, parse
@@ -64,6 +65,11 @@ F64 = npt.NDArray[np.float64]
 F32 = npt.NDArray[np.float32]
 _EPS32 = 2.0**-24
 _I64_MIN, _U64_MAX = -(2**63), 2**64 - 1
+SPARSE = "bm25"
+"""Name of the sparse vector holding a point's BM25 term weights (Qdrant's IDF modifier on)."""
+Sparse = tuple[list[int], list[float]]
+PointData = tuple[str, list[float], Sparse | None, dict[str, Any]]
+"""(point id, dense vector, BM25 sparse vector or ``None``, payload) of one point to write."""
 KEYWORD_FIELDS = (qf.F_TENANT, qf.F_USER, qf.F_SESSION, qf.F_TAGS, qf.F_META_KEYS, qf.F_LIST_KEYS, qf.F_BOOLS)
 """Reserved payload fields every filter of that kind reads: worth a keyword index on a server."""
 
@@ -213,8 +219,17 @@ class QdrantCollectionBase(SharedStateCollection):
         """Records of the existing points among ``pids`` (``fields=None``: the whole payload)."""
 
     @abstractmethod
-    def _write(self, points: list[tuple[str, list[float], dict[str, Any]]]) -> None:
-        """Upsert ``(point id, vector, payload)`` triples; durable when it returns."""
+    def _write(self, points: list[PointData]) -> None:
+        """Upsert points (the sparse vector only where the collection has one); durable when it returns."""
+
+    @abstractmethod
+    def _sparse_search(self, vector: Sparse, limit: int, node: qf.Node) -> list[Any]:
+        """Top-``limit`` records (payload and vector) by the BM25 sparse vector, best first."""
+
+    @property
+    def supports_keyword(self) -> bool:
+        """Collections created with the BM25 sparse vector (every new one) can run keyword queries."""
+        return bool(self._h.keyword)
 
     @abstractmethod
     def _search(self, vector: list[float], limit: int, node: qf.Node, threshold: float | None) -> list[Any]:
@@ -309,7 +324,8 @@ class QdrantCollectionBase(SharedStateCollection):
                 result.add_inserted(d.id)
             if dedup is not None:
                 dedup.written(i, pids[i], d.content, updated=old is not None)
-            points.append((pids[i], stored[i], payload))
+            sparse = kw.sparse_document(d.content) if self.supports_keyword else None
+            points.append((pids[i], stored[i], sparse, payload))
         if points:
             self._write(points)
         return result
@@ -373,6 +389,24 @@ class QdrantCollectionBase(SharedStateCollection):
         matches_ = [Match(out[j], float(scores[i]), float(dists[i]), query.offset + j + 1)
                     for j, i in enumerate(page)]
         return QueryResult(matches_, query.offset, query.limit, (time.perf_counter() - t0) * 1000.0)
+
+    def _keyword(self, terms: list[str], filter: Filter | None, limit: int, with_embeddings: bool) -> list[Match]:
+        spec = parse(filter)
+        compiled = qf.compile_filter(spec)
+        if not self._storage() or compiled.node == qf.FALSE:
+            return []
+        node, vector, n = self._live_node(compiled.node), kw.sparse_query(terms), limit + 1
+        while True:  # inexact filters are re-checked here: fetch more until enough pass
+            points = [p for p in self._sparse_search(vector, n, node) if float(p.score) > 0]
+            docs = self._docs(points, False)
+            keep = [i for i in range(len(points)) if compiled.exact or matches(spec, docs[i])]
+            if len(points) < n or len(keep) > limit:
+                break
+            n *= 2
+        keep.sort(key=lambda i: (-float(points[i].score), docs[i].id))
+        keep = keep[:limit]
+        out = self._docs([points[i] for i in keep], True) if with_embeddings else [docs[i] for i in keep]
+        return [Match(out[j], float(points[i].score), -float(points[i].score), j + 1) for j, i in enumerate(keep)]
 
     def _threshold(self, metric: Metric, min_score: float | None, max_d: float | None, eps: float,
                    qn: float) -> float | None:

@@ -117,6 +117,7 @@ class _Handle:
     created: bool = False  # the Qdrant collection has its vectors (dimensions known)
     closed: bool = False
     expiring: bool = True  # some point may have an expires_at (else the live filter can be skipped)
+    keyword: bool = True  # the collection has the BM25 sparse vector (collections made before it do not)
 
 
 class QdrantServerCollection(QdrantCollectionBase):
@@ -161,12 +162,16 @@ class QdrantServerCollection(QdrantCollectionBase):
                                                     with_vectors=vectors)
         return out
 
-    def _write(self, points: list[tuple[str, list[float], dict[str, Any]]]) -> None:
-        self._h.expiring = self._h.expiring or any(qf.F_EXPIRES in p for _, _, p in points)
+    def _write(self, points: list[qc.PointData]) -> None:
+        self._h.expiring = self._h.expiring or any(qf.F_EXPIRES in p for _, _, _, p in points)
+        m = self._m
         for a in range(0, len(points), UPSERT_BATCH):
             chunk = points[a:a + UPSERT_BATCH]
-            batch = self._m.Batch(ids=[p[0] for p in chunk], vectors=[p[1] for p in chunk],
-                                  payloads=[p[2] for p in chunk])
+            vectors: Any = [p[1] for p in chunk]
+            if self._h.keyword:
+                vectors = {"": vectors, qc.SPARSE: [m.SparseVector(indices=p[2][0], values=p[2][1]) if p[2] else
+                                                    m.SparseVector(indices=[], values=[]) for p in chunk]}
+            batch = m.Batch(ids=[p[0] for p in chunk], vectors=vectors, payloads=[p[3] for p in chunk])
             with self._call("upsert"):
                 self._store._client.upsert(self.name, points=batch, wait=True)
 
@@ -176,6 +181,13 @@ class QdrantServerCollection(QdrantCollectionBase):
             res = self._store._client.query_points(
                 self.name, query=vector, query_filter=self._flt(node), limit=limit, with_payload=True,
                 with_vectors=True, score_threshold=threshold, search_params=params)
+        return list(res.points)
+
+    def _sparse_search(self, vector: qc.Sparse, limit: int, node: qf.Node) -> list[Any]:
+        with self._call("keyword query"):
+            res = self._store._client.query_points(
+                self.name, query=self._m.SparseVector(indices=vector[0], values=vector[1]), using=qc.SPARSE,
+                query_filter=self._flt(node), limit=limit, with_payload=True, with_vectors=True)
         return list(res.points)
 
     def _nearest(self, vectors: list[list[float]], limit: int, node: qf.Node) -> list[list[Any]]:
@@ -275,8 +287,9 @@ class QdrantServerStore(VectorStore):
 
     # collection metadata -----------------------------------------------------------
 
-    def _read(self, name: str) -> CollectionOptions | None:
-        """The stored options of collection ``name``; ``None`` if it does not exist."""
+    def _read(self, name: str) -> tuple[CollectionOptions, bool] | None:
+        """The stored options of collection ``name`` and whether it has the BM25 sparse vector;
+        ``None`` if it does not exist."""
         with self._call(f"reading collection {name!r}"):
             if not self._client.collection_exists(name):
                 return None
@@ -289,18 +302,20 @@ class QdrantServerStore(VectorStore):
             if meta["format"] != FORMAT_VERSION:
                 raise StoreError(f"qdrant collection {name!r}: metadata format {meta['format']} is not supported "
                                  f"(this aixpy reads format {FORMAT_VERSION})")
-            return qc.options_from_json(meta["dimensions"], meta["metric"], meta["options"])
+            return (qc.options_from_json(meta["dimensions"], meta["metric"], meta["options"]),
+                    bool(meta.get("keyword", False)))
         except (KeyError, TypeError, ValueError) as e:
             raise StoreError(f"qdrant collection {name!r}: unreadable aixpy metadata: {e}") from e
 
     def _create(self, name: str, options: CollectionOptions) -> None:
         m, dims = self._models, options.dimensions
         meta = {META_KEY: {"format": FORMAT_VERSION, "dimensions": dims, "metric": options.metric,
-                           "options": qc.options_to_json(options)}}
+                           "options": qc.options_to_json(options), "keyword": True}}
         vectors: Any = {} if dims is None else m.VectorParams(size=dims, distance=m.Distance(DISTANCES[options.metric]))
         with self._call(f"creating collection {name!r}"):
             self._client.create_collection(
                 name, vectors_config=vectors, metadata=meta,
+                sparse_vectors_config={qc.SPARSE: m.SparseVectorParams(modifier=m.Modifier.IDF)},
                 hnsw_config=m.HnswConfigDiff(m=self.hnsw_m, ef_construct=self.hnsw_ef_construct))
             if dims is not None and self.remote:
                 for field, schema in self._indexes(options):
@@ -330,7 +345,7 @@ class QdrantServerStore(VectorStore):
         with self._call(f"re-creating collection {h.name!r} with {dims} dimensions"):
             self._client.delete_collection(h.name)
         self._create(h.name, options)
-        h.options, h.created = options, True
+        h.options, h.created, h.keyword = options, True, True
 
     # VectorStore -------------------------------------------------------------------
 
@@ -345,12 +360,14 @@ class QdrantServerStore(VectorStore):
             self._check_open()
             h = self._handles.get(name)
             if h is None:
-                stored = self._read(name)
-                if stored is None:
-                    stored = options or self.default_options
+                found = self._read(name)
+                if found is None:
+                    stored, keyword = options or self.default_options, True
                     self._create(name, stored)
+                else:
+                    stored, keyword = found
                 lock = self._mutex if not self.remote else threading.RLock()  # local mode is not thread-safe
-                h = _Handle(name, stored, lock, created=stored.dimensions is not None)
+                h = _Handle(name, stored, lock, created=stored.dimensions is not None, keyword=keyword)
                 h.expiring = self.remote or (h.created and self._has_expiring(name))
                 self._handles[name] = h
             with h.lock:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,12 +19,14 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from aixpy.errors import InvalidInputError
+from aixpy.errors import InvalidInputError, UnsupportedQueryError
+from aixpy.vectorstores import keyword as kw
 from aixpy.vectorstores.filters import Filter
 from aixpy.vectorstores.types import (
     METRICS,
     DeleteResult,
     Document,
+    Match,
     Metric,
     Query,
     QueryResult,
@@ -209,18 +212,62 @@ class BaseCollection(ABC):
         return result
 
     def query(self, query: Query) -> QueryResult:
+        """Run ``query`` in its mode: vector, keyword (BM25) or hybrid (both, fused by RRF)."""
         vec = self._checked_query(query, self._dimensions)
+        if query.mode != "vector":
+            with self._lock:
+                return self._text_query(vec, query)
         if vec is None:
             return QueryResult([], query.offset, query.limit)
         with self._lock:
             return self._query(vec, query)
 
     def _checked_query(self, query: Query, dims: int | None) -> Vector | None:
-        """The validated query vector; ``None`` when the collection is still empty of any dimension."""
+        """The validated query vector; ``None`` when the collection is still empty of any dimension
+        (or for a keyword query, which has none). Raises for a keyword mode the backend cannot run."""
         vec = validate_query(query, dims)
+        if query.mode != "vector" and not self.supports_keyword:
+            self._keyword_unsupported()
+        if query.mode == "keyword":
+            return None
         if (query.metric or self.options.metric) == "cosine" and not np.any(vec):
             raise InvalidInputError("a zero query vector has no cosine similarity")
         return None if dims is None else vec
+
+    # ------------------------------------------------------------------ keyword and hybrid search
+
+    @property
+    def supports_keyword(self) -> bool:
+        """Whether this collection has a keyword index (``mode="keyword"`` / ``"hybrid"`` queries)."""
+        return False
+
+    def _keyword_unsupported(self) -> None:
+        raise UnsupportedQueryError(f"collection {self.name!r} ({type(self).__name__}) has no keyword index: "
+                                    "keyword and hybrid queries are not supported; use mode='vector'")
+
+    def _text_query(self, vec: Vector | None, query: Query) -> QueryResult:
+        """A keyword or hybrid query (validated): :func:`~aixpy.vectorstores.keyword.text_plan` driven
+        with the ``_keyword`` and ``_query`` primitives."""
+        t0 = time.perf_counter()
+        plan = kw.text_plan(query, vec is not None)
+        try:
+            leg = next(plan)
+            while True:
+                q = leg.query
+                found = self._keyword(leg.terms, q.filter, q.limit, q.include_embeddings) if leg.terms is not None \
+                    else self._query(vec, q).matches  # type: ignore[arg-type]  # a vector leg only comes with vec
+                leg = plan.send(found)
+        except StopIteration as stop:
+            result: QueryResult = stop.value
+        result.took_ms = (time.perf_counter() - t0) * 1000.0
+        return result
+
+    def _keyword(self, terms: list[str], filter: Filter | None, limit: int, with_embeddings: bool) -> list[Match]:
+        """The best ``limit`` live documents matching ``filter`` that contain any of ``terms``, by BM25
+        score descending then id (``score`` = the score, ``distance`` = ``-score``, ranks from 1).
+        Backends with a keyword index override this and set ``supports_keyword``."""
+        self._keyword_unsupported()
+        return []
 
     def get(self, ids: Sequence[str]) -> list[Document]:
         """Documents for ``ids`` in the order asked (each once); missing or expired ids are omitted."""

@@ -23,7 +23,7 @@ from typing import TypeVar
 from aixpy.telemetry import Handler, Timer, VectorStoreEvent, emit, error_name, listening
 from aixpy.vectorstores.base import BaseCollection, CollectionOptions, PreparedDoc, Vector, VectorStore
 from aixpy.vectorstores.filters import Filter
-from aixpy.vectorstores.types import DeleteResult, Document, Query, QueryResult, UpsertResult
+from aixpy.vectorstores.types import DeleteResult, Document, Match, Query, QueryResult, UpsertResult
 
 __all__ = ["InstrumentedCollection", "InstrumentedStore"]
 
@@ -122,6 +122,10 @@ class InstrumentedCollection(BaseCollection):
     def dimensions(self) -> int | None:
         return self.inner.dimensions
 
+    @property
+    def supports_keyword(self) -> bool:
+        return self.inner.supports_keyword
+
     def _op(self, name: str, requested: int | None = None) -> _Quiet:
         if not listening(self.on_event):
             return _QUIET
@@ -195,6 +199,9 @@ class InstrumentedCollection(BaseCollection):
 
     def _query(self, vec: Vector, query: Query) -> QueryResult:
         return self.inner._query(vec, query)
+
+    def _keyword(self, terms: list[str], filter: Filter | None, limit: int, with_embeddings: bool) -> list[Match]:
+        return self.inner._keyword(terms, filter, limit, with_embeddings)
 
     def _get(self, ids: list[str]) -> list[Document]:
         return self.inner._get(ids)

@@ -29,6 +29,7 @@ from aixpy.errors import InvalidInputError, StoreError
 from aixpy.vectorstores import _memory_snapshot as snap
 from aixpy.vectorstores._dedup import content_hash, unit_rows
 from aixpy.vectorstores._memory_ann import AnnSettings, HnswIndex, load_faiss
+from aixpy.vectorstores._memory_bm25 import BM25Index
 from aixpy.vectorstores._memory_filter import FilterIndex
 from aixpy.vectorstores._memory_search import Dedup, select_candidates
 from aixpy.vectorstores.base import BaseCollection, CollectionOptions, PreparedDoc, VectorStore
@@ -116,12 +117,14 @@ class MemoryCollection(BaseCollection):
         self._hashes: list[str | None] = []
         self._hash_count: dict[str, int] = {}
         self._index: FilterIndex | None = None
+        self._bm25: BM25Index | None = None
         self._max_norm: float | None = None
 
     # ------------------------------------------------------------------ storage
 
     def _changed(self) -> None:
         self._index = None
+        self._bm25 = None
         self._max_norm = None
 
     def _reserve(self, total: int) -> None:
@@ -351,6 +354,19 @@ class MemoryCollection(BaseCollection):
             rows = self._exact_rows(qv, metric, k, tol, sub)
         return self._finish(rows, metric, q64, qn, query, t0)
 
+    @property
+    def supports_keyword(self) -> bool:
+        return True
+
+    def _keyword(self, terms: list[str], filter: Filter | None, limit: int, with_embeddings: bool) -> list[Match]:
+        self._purge()
+        flt = parse(filter)
+        sub = None if flt is None else self._filter_rows(flt)
+        if self._bm25 is None:
+            self._bm25 = BM25Index(self._docs)
+        found = self._bm25.top(terms, sub, self._ids, limit)
+        return [Match(self._export(r, with_embeddings), s, -s, rank) for rank, (r, s) in enumerate(found, start=1)]
+
     def _exact_rows(self, qv: F32, metric: Metric, k: int, tol: float, sub: Rows | None) -> Rows:
         """Brute-force candidates: the exact top-``k`` plus near-ties (of ``sub`` if given)."""
         n = self._n
@@ -407,7 +423,9 @@ class MemoryCollection(BaseCollection):
             self._purge()
             groups: dict[Metric, list[int]] = {}
             for i, q in enumerate(qs):
-                if parse(q.filter) is not None or self._n == 0:
+                if q.mode != "vector":
+                    out[i] = self.query(q)
+                elif parse(q.filter) is not None or self._n == 0:
                     out[i] = self._query(vecs[i], q)
                 else:
                     groups.setdefault(q.metric or self.options.metric, []).append(i)

@@ -140,6 +140,7 @@ class _Handle:
         self.ready = False  # the shard exists with all its payload indexes
         self.expiring = False  # some point has an expires_at (else the live filter can be skipped)
         self.closed = False
+        self.keyword = True  # the shard has the BM25 sparse vector (shards made before it existed do not)
 
     @property
     def dims(self) -> int | None:
@@ -154,7 +155,8 @@ class _Handle:
         _write_json_atomic(self.dir / MANIFEST, {
             "format": FORMAT_VERSION, "engine": "qdrant-edge", "name": self.name,
             "dimensions": options.dimensions, "metric": options.metric, "options": qc.options_to_json(options),
-            "shard_ready": self.ready, "hnsw": {"m": self.store.hnsw_m, "ef_construct": self.store.hnsw_ef_construct},
+            "shard_ready": self.ready, "keyword": self.keyword,
+            "hnsw": {"m": self.store.hnsw_m, "ef_construct": self.store.hnsw_ef_construct},
         })
 
     def open_existing(self) -> None:
@@ -165,6 +167,7 @@ class _Handle:
                                  f"supported (this aixpy reads format {FORMAT_VERSION})")
             self.options = qc.options_from_json(data["dimensions"], data["metric"], data["options"])
             self.ready = bool(data["shard_ready"])
+            self.keyword = bool(data.get("keyword", not self.ready))
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise StoreError(f"qdrant collection {self.name!r}: unreadable manifest: {e}") from e
         if self.ready:
@@ -187,8 +190,9 @@ class _Handle:
             self.write_manifest(dataclasses.replace(self.options, dimensions=dims))
         qe, keyword = self.qe, self.qe.PayloadSchemaType.Keyword
         distance = qe.Distance.Euclid if self.metric == "euclidean" else qe.Distance.Dot
+        sparse = {qc.SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)} if self.keyword else None
         config = qe.EdgeConfig(
-            vectors=qe.EdgeVectorParams(size=self.dims, distance=distance),
+            vectors=qe.EdgeVectorParams(size=self.dims, distance=distance), sparse_vectors=sparse,
             hnsw_config=qe.HnswIndexConfig(m=self.store.hnsw_m, ef_construct=self.store.hnsw_ef_construct,
                                            full_scan_threshold=FULL_SCAN_THRESHOLD_KB))
         # Payload indexes of the reserved fields that filters use on every call (the live filter on
@@ -260,12 +264,23 @@ class QdrantCollection(QdrantCollectionBase):
         with _engine("retrieve"):
             return list(self._shard().retrieve(pids, sel, vectors))
 
-    def _write(self, points: list[tuple[str, list[float], dict[str, Any]]]) -> None:
+    def _write(self, points: list[qc.PointData]) -> None:
         qe, shard = self._qe, self._shard()
-        self._h.expiring = self._h.expiring or any(qf.F_EXPIRES in p for _, _, p in points)
+        self._h.expiring = self._h.expiring or any(qf.F_EXPIRES in p for _, _, _, p in points)
+
+        def vector(dense: list[float], sparse: qc.Sparse | None) -> Any:
+            return dense if sparse is None else {"": dense, qc.SPARSE: qe.SparseVector(*sparse)}
+
         with _engine("upsert"):
-            shard.update(qe.UpdateOperation.upsert_points([qe.Point(i, v, p) for i, v, p in points]))
+            shard.update(qe.UpdateOperation.upsert_points([qe.Point(i, vector(v, sp), p) for i, v, sp, p in points]))
             shard.flush()
+
+    def _sparse_search(self, vector: qc.Sparse, limit: int, node: qf.Node) -> list[Any]:
+        qe = self._qe
+        with _engine("keyword query"):
+            return list(self._shard().query(qe.QueryRequest(
+                limit=limit, query=qe.Query.Nearest(qe.SparseVector(*vector), using=qc.SPARSE),
+                filter=qf.to_edge(qe, node), with_payload=True, with_vector=True)))
 
     def _search(self, vector: list[float], limit: int, node: qf.Node, threshold: float | None) -> list[Any]:
         qe = self._qe

@@ -30,12 +30,15 @@ __all__ = [
     "Query",
     "QueryResult",
     "Scope",
+    "SearchMode",
     "UpsertResult",
     "utcnow",
 ]
 
 Metric = Literal["cosine", "dot", "euclidean"]
 METRICS: tuple[Metric, ...] = ("cosine", "dot", "euclidean")
+SearchMode = Literal["vector", "keyword", "hybrid"]
+MODES: tuple[SearchMode, ...] = ("vector", "keyword", "hybrid")
 
 
 def utcnow() -> datetime:
@@ -91,27 +94,38 @@ class Document:
 
 @dataclass(slots=True)
 class Query:
-    """A nearest-neighbour query.
+    """A nearest-neighbour, keyword or hybrid query.
 
     Args:
-        embedding: the query vector (required).
+        embedding: the query vector (required by the ``vector`` and ``hybrid`` modes).
         limit: how many matches to return, 1..10000.
         offset: how many of the best matches to skip first (paging).
-        min_score: drop matches scoring below this (in the metric's score convention).
+        min_score: drop matches scoring below this (in the metric's score convention). Vector mode
+            only: a similarity threshold means nothing for BM25 or fused ranks (``InvalidInputError``).
         metric: ``None`` means the collection's metric. The exact ``memory`` backend can score any
             metric; indexed backends (qdrant, pgvector, firestore) raise ``InvalidInputError`` for a
             metric other than the collection's.
         filter: a filter from :mod:`aixpy.vectorstores.filters`, or ``None``.
         include_embeddings: return each match's vector too.
+        text: the query words (required by the ``keyword`` and ``hybrid`` modes).
+        mode: ``"vector"`` (default: nearest neighbours of ``embedding``), ``"keyword"`` (BM25 over the
+            documents' content: ``score`` is the BM25 score) or ``"hybrid"`` (both, fused by reciprocal
+            rank fusion: ``score`` is the fused score). See :mod:`aixpy.vectorstores.keyword`. In the
+            last two modes ``distance`` is ``-score``. A backend without a keyword index (firestore)
+            raises :class:`~aixpy.errors.UnsupportedQueryError`.
+        rrf_k: the ``k`` of reciprocal rank fusion (hybrid mode), a positive integer; 60 by default.
     """
 
-    embedding: Sequence[float]
+    embedding: Sequence[float] | None = None
     limit: int = 10
     offset: int = 0
     min_score: float | None = None
     metric: Metric | None = None
     filter: Filter | None = None
     include_embeddings: bool = False
+    text: str | None = None
+    mode: SearchMode = "vector"
+    rrf_k: int = 60
 
 
 @dataclass(slots=True)

@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from aixpy.errors import DimensionMismatchError, InvalidInputError
-from aixpy.vectorstores.types import METRICS, Document, Query
+from aixpy.vectorstores.types import METRICS, MODES, Document, Query
 
 MAX_ID_LEN = 512
 MAX_METADATA_KEY_LEN = 256
@@ -154,6 +154,17 @@ def validate_query(q: Any, dimensions: int | None) -> npt.NDArray[np.float32]:
         raise InvalidInputError(f"min_score must be a finite number, got {q.min_score!r}")
     if q.metric is not None and q.metric not in METRICS:
         raise InvalidInputError(f"unknown metric {q.metric!r}; use one of {', '.join(METRICS)}")
+    if q.mode not in MODES:
+        raise InvalidInputError(f"unknown query mode {q.mode!r}; use one of {', '.join(MODES)}")
+    if q.mode != "vector":
+        if not isinstance(q.text, str):
+            raise InvalidInputError(f"a {q.mode} query needs text (the query words), got {q.text!r}")
+        if q.min_score is not None:
+            raise InvalidInputError(f"min_score is a vector-similarity threshold; a {q.mode} query cannot use it")
+        if isinstance(q.rrf_k, bool) or not isinstance(q.rrf_k, int) or q.rrf_k < 1:
+            raise InvalidInputError(f"rrf_k must be a positive integer, got {q.rrf_k!r}")
+    if q.mode == "keyword":
+        return np.empty(0, dtype=np.float32)
     return validate_vector(q.embedding, dimensions, what="query embedding")
 
 
