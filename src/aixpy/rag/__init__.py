@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from aixpy.rag.chunking import Chunk, chunk_text, chunk_tokens
-from aixpy.rag.indexer import Hit, Indexer, IndexReport, delete_source, search
+from aixpy.rag.indexer import Hit, Indexer, IndexReport, asearch, delete_source, search
 from aixpy.rag.loaders import (
     SUPPORTED_SUFFIXES,
     LoadOptions,
@@ -25,6 +25,7 @@ __all__ = [
     "LoadOptions",
     "Signature",
     "SourceFile",
+    "asearch",
     "chunk_text",
     "chunk_tokens",
     "delete_source",

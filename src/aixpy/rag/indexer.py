@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import signal
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,24 +27,30 @@ from typing import Any
 
 from aixpy.embeddings.base import EmbeddingService
 from aixpy.errors import InvalidInputError, MissingDependencyError
+from aixpy.policy.plans import Plan, run
 from aixpy.rag import manifest as mf
 from aixpy.rag._chunkfile import FileChunk, chunk_file
+from aixpy.rag._pipeline import Step, run_async, run_sync, step
 from aixpy.rag._search import search_query
 from aixpy.rag.chunking import check_sizes
-from aixpy.rag.loaders import LoadOptions, SourceFile, load_file, walk
+from aixpy.rag.loaders import LoadOptions, SourceFile, load_file
 from aixpy.rag.manifest import CHUNKS, Signature
 from aixpy.rag.tokens import default_chunk_size, token_counter_for
 from aixpy.vectorstores.base import BaseCollection
 from aixpy.vectorstores.filters import Filter
-from aixpy.vectorstores.types import Document
+from aixpy.vectorstores.types import Document, QueryResult, UpsertResult
 
-__all__ = ["Hit", "IndexReport", "Indexer", "delete_source", "file_key", "search", "signature_of"]
+__all__ = ["Hit", "IndexReport", "Indexer", "asearch", "delete_source", "file_key", "search", "signature_of"]
 
 Progress = Callable[[str, int, int], None]
-"""``progress(stage, done, total)`` with stage "scan" (files) or "embed" (chunks)."""
+"""``progress(stage, done, total)``: stage "scan" counts files finished (skipped, unchanged, or written
+with their chunk 0) out of the files found; "embed" counts chunks embedded and written out of the chunks
+the reader has produced so far (final once every file is read)."""
 KILL_AFTER_WRITES = "AIXPY_TEST_KILL_AFTER_WRITES"
 """Test hook: SIGKILL this process after that many collection writes (to test interrupted runs)."""
 _PROBE = 256
+_KEYS_PER_PROBE = 64
+_FIRST_BATCH = 16
 
 
 @dataclass(slots=True)
@@ -88,14 +95,11 @@ def file_key(path: str | Path) -> str:
 
 
 def signature_of(embedder: EmbeddingService) -> Signature:
-    return Signature(embedder.provider or type(embedder).__name__, embedder.model(), embedder.dimensions())
+    return _signature(embedder, embedder.dimensions())
 
 
-@dataclass(slots=True)
-class _Pending:
-    src: SourceFile
-    chunks: list[FileChunk]
-    key: str
+def _signature(embedder: EmbeddingService, dimensions: int) -> Signature:
+    return Signature(embedder.provider or type(embedder).__name__, embedder.model(), dimensions)
 
 
 class _Writes:
@@ -112,28 +116,103 @@ class _Writes:
             os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _delete_chunks(coll: BaseCollection, key: str, start: int, writes: _Writes) -> int:
-    """Delete chunks ``key:start`` and up, highest first, probing until a window finds none."""
+def _delete_tails(starts: list[tuple[str, int]], writes: _Writes, window: int = _PROBE) -> Plan[Step, Any, int]:
+    """Delete chunks ``key:start`` and up of each ``(key, start)``: probe window after window (one
+    ``get`` for all keys) while a key's window finds any, then one ``delete``, each file's ids highest
+    first, so a run killed mid-way leaves every file's ids contiguous from 0."""
     deleted = 0
-    while True:
-        ids = [f"{key}:{i}" for i in range(start, start + _PROBE)]
-        found = {d.id for d in coll.get(ids)}
-        if not found:
-            return deleted
-        deleted += coll.delete([i for i in reversed(ids) if i in found]).deleted
-        writes.done()
-        start += _PROBE
+    for i in range(0, len(starts), _KEYS_PER_PROBE):
+        probe = dict(starts[i : i + _KEYS_PER_PROBE])
+        found: dict[str, list[str]] = {}
+        while probe:
+            ids = [f"{key}:{n}" for key, s in probe.items() for n in range(s, s + window)]
+            hits = {d.id for d in (yield step("get", ids))}
+            for key in list(probe):
+                mine = [f"{key}:{n}" for n in range(probe[key], probe[key] + window) if f"{key}:{n}" in hits]
+                found.setdefault(key, []).extend(mine)
+                probe[key] += window
+                if not mine:
+                    del probe[key]
+        doomed = [doc_id for ids in found.values() for doc_id in reversed(ids)]
+        if doomed:
+            deleted += (yield step("delete", doomed)).deleted
+            writes.done()
+    return deleted
+
+
+def _delete_chunks(coll: BaseCollection, key: str, start: int, writes: _Writes) -> int:
+    """:func:`_delete_tails` of one file, with blocking calls."""
+    return run(_delete_tails([(key, start)], writes), lambda s: getattr(coll, s.kind)(*s.args))
+
+
+@dataclass(slots=True)
+class _File:
+    """A file as the reader hands it over: ``kind`` is "skip" (with ``reason``), "unchanged" or "changed"
+    (with its chunk documents, chunk 0 first)."""
+
+    path: Path
+    kind: str
+    reason: str = ""
+    key: str = ""
+    docs: list[Document] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(eq=False, slots=True)
+class _Job:
+    """A changed file in flight: ``left`` of its chunks not yet taken into an embedding batch."""
+
+    path: Path
+    key: str
+    head: Document | None
+    n: int
+    left: int
+    failed: bool = False
+
+
+Batch = list[tuple[Document, _Job]]
+
+
+@dataclass(slots=True)
+class _Run:
+    """One run's moving state (the plan's; ``planned`` is also raised by the reader thread)."""
+
+    report: IndexReport
+    progress: Progress | None
+    files_total: int = 0
+    files_done: int = 0
+    planned: int = 0
+    chunks_done: int = 0
+    carry: deque[tuple[Document, _Job]] = field(default_factory=deque)
+    eof: bool = False
+    batches: int = 0
+
+    def file_done(self, n: int = 1) -> None:
+        self.files_done += n
+        if self.progress and n:
+            self.progress("scan", self.files_done, self.files_total)
+
+    def chunks(self, n: int) -> None:
+        self.chunks_done += n
+        if self.progress and n:
+            self.progress("embed", self.chunks_done, max(self.planned, self.chunks_done))
 
 
 class Indexer:
     """Load, chunk (in the embedding model's tokens), embed in batches and upsert the files under a path.
 
+    A reader thread loads and chunks files ahead of the embedder (holding at most ``read_ahead``
+    chunks); chunks are embedded ``batch_size`` at a time across files, and each batch is written
+    while the next one is embedded. :meth:`index_path` and :meth:`aindex_path` run the same plan.
+
     Args:
         chunk_size: tokens per chunk; default: the model's window (at most 512), else 256.
         overlap: tokens shared by consecutive chunks; default ``chunk_size // 8``.
+        batch_size: chunks per embedding call (and per chunk write), across files.
         prune: remove chunks of files no longer under a re-indexed root.
         force: re-embed every file even when unchanged.
         metadata: added to every chunk (e.g. from ``--meta key=value``); tags: added to every chunk.
+        read_ahead: chunks loaded and chunked ahead of the embedder at most (default 4 batches).
     """
 
     def __init__(
@@ -143,12 +222,13 @@ class Indexer:
         *,
         chunk_size: int | None = None,
         overlap: int | None = None,
-        batch_size: int = 64,
+        batch_size: int = 256,
         prune: bool = True,
         force: bool = False,
         metadata: Mapping[str, Any] | None = None,
         tags: Iterable[str] = (),
         load_options: LoadOptions | None = None,
+        read_ahead: int | None = None,
     ) -> None:
         self.embedder = embedder
         self.collection = collection
@@ -156,7 +236,10 @@ class Indexer:
         self.chunk_size = chunk_size or default_chunk_size(self.counter)
         self.overlap = self.chunk_size // 8 if overlap is None else overlap
         check_sizes(self.chunk_size, self.overlap, self.counter.window)
+        if batch_size < 1:
+            raise InvalidInputError(f"batch_size must be at least 1, got {batch_size}")
         self.batch_size = batch_size
+        self.read_ahead = read_ahead or 4 * batch_size
         self.prune = prune
         self.force = force
         self.metadata = dict(metadata or {})
@@ -166,129 +249,183 @@ class Indexer:
                                           sort_keys=True, default=str).encode()).hexdigest()[:12]
         self._signature = f"{embedder.model()}|{self.counter.name}|{self.chunk_size}|{self.overlap}|{extra}"
         self._writes = _Writes()
-
-    # ------------------------------------------------------------------ planning
-
-    def _scan(self, root: Path, base: Path, report: IndexReport, progress: Progress | None) -> tuple[
-            list[SourceFile], list[str]]:
-        """Loaded files, and the relative paths of every supported file present (loaded or not)."""
-        entries = list(walk(root))
-        loaded: list[SourceFile] = []
-        present: list[str] = []
-        for i, (p, supported) in enumerate(entries, 1):
-            rel = p.relative_to(base).as_posix() if p != base else p.name
-            if not supported:
-                report.skip(p, "unsupported file type")
-            else:
-                present.append(rel)
-                report.files_seen += 1
-                try:
-                    loaded.append(load_file(p, base, self.load_options))
-                except (InvalidInputError, MissingDependencyError, OSError) as e:
-                    report.skip(p, str(e))
-            if progress:
-                progress("scan", i, len(entries))
-        return loaded, present
-
-    def _plan(self, files: list[SourceFile], report: IndexReport) -> list[_Pending]:
-        keys = [file_key(f.path) for f in files]
-        markers: dict[str, dict[str, Any]] = {}
-        for i in range(0, len(keys), _PROBE):
-            for d in self.collection.get([f"{k}:0" for k in keys[i : i + _PROBE]]):
-                markers[d.id] = d.metadata
-        pending = []
-        for src, key in zip(files, keys, strict=True):
-            meta = markers.get(f"{key}:0")
-            if (not self.force and meta is not None and meta.get("file_sha256") == src.sha256
-                    and meta.get("index_signature") == self._signature):
-                report.files_unchanged += 1
-                continue
-            chunks, warnings = chunk_file(src, self.counter, self.chunk_size, self.overlap)
-            report.warnings.extend(warnings)
-            pending.append(_Pending(src, chunks, key))
-        return pending
-
-    # ------------------------------------------------------------------ the run
+        # a write holds at most batch_size chunks of one file: a hole a killed write leaves is narrower
+        self._window = max(_PROBE, batch_size)
 
     def index_path(self, path: str | Path, progress: Progress | None = None) -> IndexReport:
-        root = Path(path).resolve()
+        return run_sync(self._plan(Path(path), progress), self.collection, self.embedder)
+
+    async def aindex_path(self, path: str | Path, progress: Progress | None = None) -> IndexReport:
+        """:meth:`index_path` with the collection's and embedder's async methods."""
+        return await run_async(self._plan(Path(path), progress), self.collection, self.embedder)
+
+    # ------------------------------------------------------------------ the plan
+
+    def _plan(self, path: Path, progress: Progress | None) -> Plan[Step, Any, IndexReport]:
+        root = path.resolve()
         base = root if root.is_dir() else root.parent
         report = IndexReport(chunk_size=self.chunk_size, overlap=self.overlap, tokenizer=self.counter.name)
-        sig = signature_of(self.embedder)
-        recorded = mf.check_signature(self.collection, sig, "index run")
+        state = _Run(report, progress)
+        sig = _signature(self.embedder, (yield step("dims")))
+        recorded = mf.verify_signature(self.collection, mf.signature_from((yield step("get", [mf.SIGNATURE_ID]))),
+                                       sig, "index run")
         roots = recorded[1] if recorded else []
-        files, present = self._scan(root, base, report, progress)
-        if recorded is None and self.collection.count(CHUNKS):
+        entries: list[tuple[Path, bool]] = yield step("walk", root)
+        state.files_total = len(entries)
+        files: list[Path] = []
+        present: list[str] = []
+        for p, supported in entries:
+            if supported:
+                files.append(p)
+                present.append(p.relative_to(base).as_posix() if p != base else p.name)
+            else:
+                report.skip(p, "unsupported file type")
+        report.files_seen = len(files)
+        state.file_done(len(entries) - len(files))
+        if recorded is None and (yield step("count", CHUNKS)):
             # chunks from before index records, keyed by the path relative to the folder indexed:
             # removed before the signature is written, so a killed run redoes this
-            for rel in present:
-                report.chunks_deleted += _delete_chunks(self.collection, file_key(rel), 0, self._writes)
+            report.chunks_deleted += yield from _delete_tails([(file_key(rel), 0) for rel in present], self._writes)
         if recorded is None or str(root) not in roots:
-            mf.write_signature(self.collection, recorded[0] if recorded else sig, [*roots, str(root)])
+            yield step("upsert", mf.signature_doc(recorded[0] if recorded else sig, [*roots, str(root)]))
             self._writes.done()
-        rec = mf.read_root(self.collection, str(root), str(base))
+        rec = mf.root_from((yield step("get", [mf.root_id(str(root))])), str(root), str(base))
         if not set(present) <= set(rec.files):  # write-ahead: the record lists every file that may get chunks
-            mf.write_root(self.collection, mf.RootRecord(rec.root, rec.base, [*rec.files, *present]), sig.dimensions)
+            yield step("upsert", mf.root_doc(mf.RootRecord(rec.root, rec.base, [*rec.files, *present]),
+                                             sig.dimensions))
             self._writes.done()
-        self._embed_and_store(self._plan(files, report), str(root), report, progress)
+        markers: dict[str, tuple[Any, Any]] = {}
+        keys = [f"{file_key(p.resolve())}:0" for p in files]
+        for i in range(0, len(keys), _PROBE):
+            for d in (yield step("get", keys[i : i + _PROBE])):
+                markers[d.id] = (d.metadata.get("file_sha256"), d.metadata.get("index_signature"))
+        reader = yield step("read", files, lambda p: self._prepare(p, base, str(root), markers, state),
+                            lambda f: len(f.docs), self.read_ahead)
+        yield from self._embed_and_store(reader, state)
         gone = sorted(set(rec.files) - set(present))
         if self.prune and gone:
-            for rel in gone:
-                n = _delete_chunks(self.collection, file_key(base / rel), 0, self._writes)
-                report.chunks_deleted += n
-                report.files_pruned += 1
-            mf.write_root(self.collection, mf.RootRecord(rec.root, rec.base, present), sig.dimensions)
+            report.chunks_deleted += yield from _delete_tails([(file_key(base / rel), 0) for rel in gone],
+                                                              self._writes)
+            report.files_pruned += len(gone)
+            yield step("upsert", mf.root_doc(mf.RootRecord(rec.root, rec.base, present), sig.dimensions))
             self._writes.done()
         return report
 
-    def _documents(self, plan: _Pending, root: str) -> list[Document]:
-        src, n = plan.src, len(plan.chunks)
+    def _prepare(self, path: Path, base: Path, root: str, markers: dict[str, tuple[Any, Any]], state: _Run) -> _File:
+        """Load, compare with the file's marker, chunk (in the reader thread)."""
+        try:
+            src = load_file(path, base, self.load_options)
+        except (InvalidInputError, MissingDependencyError, OSError) as e:
+            return _File(path, "skip", reason=str(e))
+        key = file_key(src.path)
+        if not self.force and markers.get(f"{key}:0") == (src.sha256, self._signature):
+            return _File(path, "unchanged")
+        chunks, warnings = chunk_file(src, self.counter, self.chunk_size, self.overlap)
+        docs = self._documents(src, key, chunks, root)
+        state.planned += len(docs)
+        return _File(path, "changed", key=key, docs=docs, warnings=warnings)
+
+    def _documents(self, src: SourceFile, key: str, chunks: list[FileChunk], root: str) -> list[Document]:
         docs: list[Document] = []
         base = {**src.metadata, **self.metadata}
-        for c in plan.chunks:
+        for c in chunks:
             meta: dict[str, Any] = {**base, **c.metadata, "source": src.source, "path": str(src.path), "root": root,
                                     "chunk": c.index, "start": c.start, "end": c.end, "tokens": c.tokens}
-            docs.append(Document(id=f"{plan.key}:{c.index}", content=c.text, metadata=meta,
+            docs.append(Document(id=f"{key}:{c.index}", content=c.text, metadata=meta,
                                  embedding_model=self.embedder.model(), tags=list(self.tags)))
         if docs:
-            docs[0].metadata.update(file_sha256=src.sha256, file_chunks=n, index_signature=self._signature)
+            docs[0].metadata.update(file_sha256=src.sha256, file_chunks=len(chunks), index_signature=self._signature)
         return docs
 
-    def _write(self, docs: list[Document], plan: _Pending, report: IndexReport) -> bool:
-        res = self.collection.upsert_batch(docs)
-        self._writes.done()
-        report.failures.extend(f"{plan.src.path}: {e}" for e in res.errors)
-        return not res.failed
+    def _embed_and_store(self, reader: Any, state: _Run) -> Plan[Step, Any, None]:
+        """Batches of ``batch_size`` chunks across files; batch k+1 is embedded while batch k is written.
 
-    def _embed_and_store(self, pending: list[_Pending], root: str, report: IndexReport,
-                         progress: Progress | None) -> None:
-        """Per file: chunks 1..n, then the stale tail is deleted, then chunk 0 (the "file is indexed"
-        marker): a run killed anywhere leaves an old or missing marker, so the file is redone."""
-        total = sum(len(p.chunks) for p in pending)
-        done = 0
-        for plan in pending:
-            docs = self._documents(plan, root)
-            if not docs:
-                report.files_empty += 1
-            order = docs[1:] + docs[:1]
-            ok = True
-            for i in range(0, len(order), self.batch_size):
-                part = order[i : i + self.batch_size]
-                vecs = self.embedder.embed_array([d.content for d in part])
-                for d, v in zip(part, vecs, strict=True):
+        Per file: chunks 1..n are written, then the stale tail (n and up) is deleted, then chunk 0 (the
+        "file is indexed" marker), in the write of the next batch: a run killed anywhere leaves an old
+        or missing marker, so the file is redone."""
+        heads: Batch = []
+        prev: tuple[Batch, list[_Job]] = ([], [])
+        more = True
+        while more:
+            batch, ending, more = yield from self._gather(reader, state)
+            handle = (yield step("embed", [d.content for d, _ in batch])) if batch else None
+            heads = yield from self._flush(*prev, heads, state)
+            if handle is not None:
+                for (d, _), v in zip(batch, (yield step("wait", handle)), strict=True):
                     d.embedding = v
-                body = [d for d in part if d is not docs[0]]
-                if body and not (ok := self._write(body, plan, report)):
+            prev = (batch, ending)
+        heads = yield from self._flush(*prev, heads, state)
+        yield from self._flush([], [], heads, state)
+
+    def _gather(self, reader: Any, state: _Run) -> Plan[Step, Any, tuple[Batch, list[_Job], bool]]:
+        """The next batch of chunks (body chunks first, each file's chunk 0 last) and the files whose
+        last chunk it holds; False when the reader is exhausted."""
+        batch: Batch = []
+        ending: list[_Job] = []
+        # slow start: the first batches are small, so embedding starts as soon as the reader has a few
+        # chunks (it then runs ahead of the embedder) and the first write comes early
+        size = min(self.batch_size, _FIRST_BATCH << state.batches)
+        state.batches += 1
+        while len(batch) < size:
+            if not state.carry:
+                item: _File | None = None if state.eof else (yield step("next", reader))
+                if item is None:
+                    state.eof = True
                     break
-                done += len(part)
-                if progress:
-                    progress("embed", done, total)
-            if not ok:
+                job = self._receive(item, state)
+                if job is not None and job.head is None:
+                    ending.append(job)  # emptied: its old chunks go
+                elif job is not None:
+                    state.carry.extend((d, job) for d in item.docs[1:] + item.docs[:1])
                 continue
-            report.chunks_deleted += _delete_chunks(self.collection, plan.key, len(docs), self._writes)
-            if docs and self._write(docs[:1], plan, report):
-                report.chunks_embedded += len(docs)
+            doc, job = state.carry.popleft()
+            batch.append((doc, job))
+            job.left -= 1
+            if not job.left:
+                ending.append(job)
+        return batch, ending, not (state.eof and not state.carry)
+
+    def _receive(self, item: _File, state: _Run) -> _Job | None:
+        report = state.report
+        if item.kind == "skip":
+            report.skip(item.path, item.reason)
+        elif item.kind == "unchanged":
+            report.files_unchanged += 1
+        else:
+            report.warnings.extend(item.warnings)
+            if not item.docs:
+                report.files_empty += 1
+            return _Job(item.path, item.key, item.docs[0] if item.docs else None, len(item.docs), len(item.docs))
+        state.file_done()
+        return None
+
+    def _flush(self, batch: Batch, ending: list[_Job], heads: Batch, state: _Run) -> Plan[Step, Any, Batch]:
+        """Write ``batch``'s body chunks with the ``heads`` now due (one upsert), then delete the stale
+        tails of the files ``batch`` ends; returns their heads, due in the next write."""
+        report = state.report
+        body = [(d, j) for d, j in batch if d is not j.head]
+        writes = [(d, j) for d, j in body + heads if not j.failed]
+        if writes:
+            res: UpsertResult = yield step("upsert_batch", [d for d, _ in writes])
+            self._writes.done()
+            if res.failed:
+                by_id = {d.id: j for d, j in writes}
+                for e in res.errors:
+                    report.failures.append(f"{by_id[e.doc_id].path}: {e}")
+                for doc_id in res.failed_ids:
+                    by_id[doc_id].failed = True
+        for _, j in heads:
+            if not j.failed:
                 report.files_indexed += 1
+                report.chunks_embedded += j.n
+        state.file_done(len(heads))
+        state.chunks(len(body) + len(heads))
+        live = [j for j in ending if not j.failed]
+        if live:
+            report.chunks_deleted += yield from _delete_tails([(j.key, j.n) for j in live], self._writes,
+                                                              self._window)
+        state.file_done(len(ending) - sum(1 for j in live if j.head is not None))
+        return [(j.head, j) for j in live if j.head is not None]
 
 
 def delete_source(collection: BaseCollection, path: str | Path) -> tuple[int, int]:
@@ -345,6 +482,30 @@ def search(
     mf.check_signature(collection, signature_of(embedder), "search")
     vec = embedder.embed_array([text])[0]
     res = collection.query(search_query(vec, text, limit=limit, min_score=min_score, filter=filter, hybrid=hybrid))
+    return _hits(res, snippet_chars)
+
+
+async def asearch(
+    embedder: EmbeddingService,
+    collection: BaseCollection,
+    text: str,
+    *,
+    limit: int = 5,
+    min_score: float | None = None,
+    filter: Filter | None = None,
+    snippet_chars: int = 240,
+    hybrid: bool = False,
+) -> list[Hit]:
+    """:func:`search` with the embedder's and collection's async methods."""
+    sig = _signature(embedder, await embedder.adimensions())
+    mf.verify_signature(collection, mf.signature_from(await collection.aget([mf.SIGNATURE_ID])), sig, "search")
+    vec = (await embedder.aembed_array([text]))[0]
+    res = await collection.aquery(search_query(vec, text, limit=limit, min_score=min_score, filter=filter,
+                                              hybrid=hybrid))
+    return _hits(res, snippet_chars)
+
+
+def _hits(res: QueryResult, snippet_chars: int) -> list[Hit]:
     hits = []
     for m in res.matches:
         content = " ".join(m.document.content.split())
@@ -353,4 +514,3 @@ def search(
         hits.append(Hit(m.rank, m.score, str(meta.get("source", "")), int(meta.get("chunk", 0)), snippet,
                         m.document.id, str(meta.get("path", ""))))
     return hits
-

@@ -26,7 +26,8 @@ from aixpy.vectorstores.filters import Filter, field
 from aixpy.vectorstores.types import Document
 
 __all__ = ["CHUNKS", "RECORD_KEY", "SIGNATURE_ID", "RootRecord", "Signature", "check_signature", "read_root",
-           "read_signature", "root_id", "write_record", "write_root", "write_signature"]
+           "read_signature", "record_doc", "root_doc", "root_from", "root_id", "signature_doc", "signature_from",
+           "verify_signature", "write_record", "write_root", "write_signature"]
 
 RECORD_KEY = "aixpy_record"
 SIGNATURE_ID = "_aixpy:signature"
@@ -61,15 +62,19 @@ def _vector(dims: int) -> list[float]:
     return [1.0] + [0.0] * (dims - 1)
 
 
+def record_doc(doc_id: str, kind: str, meta: dict[str, Any], dims: int, model: str | None = None) -> Document:
+    """An index record as a document (what :func:`write_record` upserts)."""
+    return Document(id=doc_id, content="", embedding=_vector(dims), embedding_model=model,
+                    metadata={RECORD_KEY: kind, **meta})
+
+
 def write_record(coll: BaseCollection, doc_id: str, kind: str, meta: dict[str, Any], dims: int,
                  model: str | None = None) -> None:
-    coll.upsert(Document(id=doc_id, content="", embedding=_vector(dims), embedding_model=model,
-                         metadata={RECORD_KEY: kind, **meta}))
+    coll.upsert(record_doc(doc_id, kind, meta, dims, model))
 
 
-def read_signature(coll: BaseCollection) -> tuple[Signature, list[str]] | None:
-    """The collection's signature and indexed roots, or ``None`` when it has no signature record."""
-    found = coll.get([SIGNATURE_ID])
+def signature_from(found: list[Document]) -> tuple[Signature, list[str]] | None:
+    """:func:`read_signature` on the result of ``get([SIGNATURE_ID])`` (for callers doing their own I/O)."""
     if not found:
         return None
     m = found[0].metadata
@@ -77,10 +82,20 @@ def read_signature(coll: BaseCollection) -> tuple[Signature, list[str]] | None:
     return sig, [str(r) for r in m.get("roots", [])]
 
 
+def read_signature(coll: BaseCollection) -> tuple[Signature, list[str]] | None:
+    """The collection's signature and indexed roots, or ``None`` when it has no signature record."""
+    return signature_from(coll.get([SIGNATURE_ID]))
+
+
 def check_signature(coll: BaseCollection, sig: Signature, action: str) -> tuple[Signature, list[str]] | None:
     """Raise EmbeddingMismatchError when ``coll`` was built with a model incompatible with ``sig``; return
     what :func:`read_signature` returns. Without a record, the collection's dimensions are still checked."""
-    found = read_signature(coll)
+    return verify_signature(coll, read_signature(coll), sig, action)
+
+
+def verify_signature(coll: BaseCollection, found: tuple[Signature, list[str]] | None, sig: Signature,
+                     action: str) -> tuple[Signature, list[str]] | None:
+    """:func:`check_signature` given what :func:`read_signature` (or :func:`signature_from`) returned."""
     if found is not None:
         have = found[0]
         if not have.compatible(sig):
@@ -97,9 +112,12 @@ def check_signature(coll: BaseCollection, sig: Signature, action: str) -> tuple[
     return None
 
 
+def signature_doc(sig: Signature, roots: list[str]) -> Document:
+    return record_doc(SIGNATURE_ID, "signature", {**sig.as_dict(), "roots": sorted(roots)}, sig.dimensions, sig.model)
+
+
 def write_signature(coll: BaseCollection, sig: Signature, roots: list[str]) -> None:
-    write_record(coll, SIGNATURE_ID, "signature", {**sig.as_dict(), "roots": sorted(roots)}, sig.dimensions,
-                 sig.model)
+    coll.upsert(signature_doc(sig, roots))
 
 
 @dataclass(slots=True)
@@ -113,13 +131,21 @@ class RootRecord:
 
 def read_root(coll: BaseCollection, root: str, base: str) -> RootRecord:
     """The record of ``root``; an empty one (with ``base``) when there is none."""
-    found = coll.get([root_id(root)])
+    return root_from(coll.get([root_id(root)]), root, base)
+
+
+def root_from(found: list[Document], root: str, base: str) -> RootRecord:
+    """:func:`read_root` on the result of ``get([root_id(root)])``."""
     if not found:
         return RootRecord(root, base, [])
     m = found[0].metadata
     return RootRecord(root, str(m.get("base", base)), [str(f) for f in m.get("files", [])])
 
 
+def root_doc(rec: RootRecord, dims: int) -> Document:
+    return record_doc(root_id(rec.root), "root", {"root": rec.root, "base": rec.base, "files": sorted(set(rec.files))},
+                      dims)
+
+
 def write_root(coll: BaseCollection, rec: RootRecord, dims: int) -> None:
-    write_record(coll, root_id(rec.root), "root",
-                 {"root": rec.root, "base": rec.base, "files": sorted(set(rec.files))}, dims)
+    coll.upsert(root_doc(rec, dims))
