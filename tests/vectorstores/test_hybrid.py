@@ -18,9 +18,16 @@ from aixpy.vectorstores import BaseCollection, Query, filters, keyword
 from aixpy.vectorstores.types import utcnow
 
 from ._support import doc, ids
-from .conftest import MakeCollection
+from .conftest import BACKENDS, MakeCollection
 
 NO_KEYWORD = {"firestore"}
+KEYWORD_BACKENDS = [b for b in BACKENDS if b not in NO_KEYWORD]
+
+
+@pytest.fixture(params=KEYWORD_BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """In this module, the backends that have a keyword index (the others are tested for refusing)."""
+    return str(request.param)
 
 CORPUS = [
     ("a", [1.0, 0.0, 0.0], "Reset the router by holding the power button", ["net"]),
@@ -32,9 +39,7 @@ CORPUS = [
 
 
 @pytest.fixture
-def coll(backend: str, make_collection: MakeCollection) -> BaseCollection:
-    if backend in NO_KEYWORD:
-        pytest.skip("no keyword index (test_unsupported_backend_refuses covers it)")
+def coll(make_collection: MakeCollection) -> BaseCollection:
     c = make_collection(dimensions=3)
     r = c.upsert_batch([doc(i, v, text, tags=tags) for i, v, text, tags in CORPUS])
     assert r.inserted == len(CORPUS)
@@ -90,9 +95,10 @@ def test_keyword_follows_updates_deletes_and_expiry(coll: BaseCollection) -> Non
     coll.delete(["b"])
     assert kw_ids(coll, "router") == []
     coll.upsert(doc("g", [1.0, 1.0, 0.0], "router here to stay"))
-    coll.upsert(doc("h", [1.0, 1.0, 0.0], "router expired", expires_at=utcnow() + timedelta(milliseconds=300)))
+    expires = utcnow() + timedelta(seconds=2)  # long enough that a busy machine still sees it alive first
+    coll.upsert(doc("h", [1.0, 1.0, 0.0], "router expired", expires_at=expires))
     assert kw_ids(coll, "router") == ["h", "g"]
-    time.sleep(0.4)
+    time.sleep(max(0.0, (expires - utcnow()).total_seconds()) + 0.1)
     assert kw_ids(coll, "router") == ["g"]
 
 
@@ -150,19 +156,16 @@ def test_invalid_text_queries(coll: BaseCollection) -> None:
         coll.query(Query(text="x", mode="hybrid"))
 
 
-def test_keyword_on_empty_collection(backend: str, make_collection: MakeCollection) -> None:
+def test_keyword_on_empty_collection(make_collection: MakeCollection) -> None:
     c = make_collection()
-    if backend in NO_KEYWORD:
-        assert not c.supports_keyword
-        return
     assert c.query(Query(text="anything", mode="keyword")).matches == []
     assert c.query(Query([1.0, 0.0], text="anything", mode="hybrid")).matches == []
 
 
+@pytest.mark.parametrize("backend", sorted(NO_KEYWORD))
 def test_unsupported_backend_refuses(backend: str, make_collection: MakeCollection) -> None:
-    if backend not in NO_KEYWORD:
-        pytest.skip("has a keyword index")
     c = make_collection(dimensions=3)
+    assert not c.supports_keyword
     c.upsert(doc("a", [1.0, 0.0, 0.0], "router"))
     for mode in ("keyword", "hybrid"):
         with pytest.raises(UnsupportedQueryError, match="Firestore"):

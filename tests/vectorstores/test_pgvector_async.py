@@ -256,7 +256,7 @@ async def test_async_bulk_load_copies_then_indexes(pg: Stores, postgres_dsn: str
     assert many == []
     after = index_oids()
     names = q.index_names("bulk")
-    assert set(after) == set(before) == {names[k] for k in ("pkey", "hnsw", "meta", "tags", "exp")}
+    assert set(after) == set(before) == {names[k] for k in ("pkey", "hnsw", "meta", "tags", "exp", "fts")}
     assert all(after[k] != before[k] for k in after if k != names["pkey"])  # dropped, rebuilt after the load
     # the next write into the non-empty table goes through INSERT ... ON CONFLICT and keeps the indexes
     r = await c.aupsert_batch([doc(f"d{i:04d}", row + 1) for i, row in enumerate(data[:520])] + [doc("new", data[0])])
