@@ -8,12 +8,40 @@ import socket
 import statistics
 import subprocess
 import sys
+import textwrap
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
 Call = Callable[[], object]
+
+#: The serving half of a stub server script: keep-alive HTTP/1.1 on loopback, port ``argv[1]``, ``ready``
+#: printed once listening. The script's own half, before it, imports asyncio and sys and defines
+#: ``reply(body: bytes) -> bytes``, the whole HTTP response to a request body.
+STUB_SERVE = textwrap.dedent(r'''
+    async def handle(reader, writer):
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":")[1])
+                body = await reader.readexactly(length)
+                writer.write(reply(body))
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+    async def main():
+        server = await asyncio.start_server(handle, "127.0.0.1", int(sys.argv[1]))
+        print("ready", flush=True)
+        async with server:
+            await server.serve_forever()
+    asyncio.run(main())
+''')
 
 
 def free_port() -> int:

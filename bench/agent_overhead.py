@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from _common import median_rounds, print_relative, stub_server
+from _common import STUB_SERVE, median_rounds, print_relative, stub_server
 
 STUB = textwrap.dedent(r'''
     import asyncio, json, sys
@@ -37,26 +37,9 @@ STUB = textwrap.dedent(r'''
     CALL = completion({"content": None, "tool_calls": [{"id": "call_1", "type": "function", "function": {
         "name": "get_weather", "arguments": "{\"city\": \"Paris\"}"}}]}, "tool_calls")
     FINAL = completion({"content": "It is 18C and cloudy in Paris."}, "stop")
-    async def handle(reader, writer):
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = next(int(l.split(b":")[1]) for l in head.split(b"\r\n")
-                              if l.lower().startswith(b"content-length:"))
-                body = await reader.readexactly(length)
-                writer.write(FINAL if b'"role":"tool"' in body or b'"role": "tool"' in body else CALL)
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            writer.close()
-    async def main():
-        server = await asyncio.start_server(handle, "127.0.0.1", int(sys.argv[1]))
-        print("ready", flush=True)
-        async with server:
-            await server.serve_forever()
-    asyncio.run(main())
-''')
+    def reply(body):
+        return FINAL if b'"role":"tool"' in body or b'"role": "tool"' in body else CALL
+''') + STUB_SERVE
 
 ASK = "What is the weather in Paris?"
 SYSTEM = "Be brief."

@@ -24,7 +24,7 @@ import sys
 import textwrap
 from collections.abc import Callable
 
-from _common import median_rounds, print_relative, stub_server
+from _common import STUB_SERVE, median_rounds, print_relative, stub_server
 
 STUB = textwrap.dedent(r'''
     import asyncio, json, sys
@@ -44,28 +44,9 @@ STUB = textwrap.dedent(r'''
         return (b"HTTP/1.1 200 OK\r\ncontent-type: " + ctype + b"\r\ncontent-length: " + str(len(body)).encode()
                 + b"\r\n\r\n" + body)
     R_JSON, R_SSE = response(COMPLETION, b"application/json"), response(SSE, b"text/event-stream")
-    async def handle(reader, writer):
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = 0
-                for line in head.split(b"\r\n"):
-                    if line.lower().startswith(b"content-length:"):
-                        length = int(line.split(b":")[1])
-                body = await reader.readexactly(length)
-                writer.write(R_SSE if b'"stream": true' in body or b'"stream":true' in body else R_JSON)
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            writer.close()
-    async def main():
-        server = await asyncio.start_server(handle, "127.0.0.1", int(sys.argv[1]))
-        print("ready", flush=True)
-        async with server:
-            await server.serve_forever()
-    asyncio.run(main())
-''')
+    def reply(body):
+        return R_SSE if b'"stream": true' in body or b'"stream":true' in body else R_JSON
+''') + STUB_SERVE
 
 LITELLM_CLIENT = textwrap.dedent(r'''
     import json, sys, time, litellm
