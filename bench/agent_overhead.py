@@ -17,15 +17,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import statistics
-import subprocess
 import sys
 import textwrap
 import time
 from collections.abc import Callable
 from typing import Any
 
-from llm_overhead import free_port, timed
+from _common import STUB_SERVE, median_rounds, print_relative, stub_server
 
 STUB = textwrap.dedent(r'''
     import asyncio, json, sys
@@ -39,26 +37,9 @@ STUB = textwrap.dedent(r'''
     CALL = completion({"content": None, "tool_calls": [{"id": "call_1", "type": "function", "function": {
         "name": "get_weather", "arguments": "{\"city\": \"Paris\"}"}}]}, "tool_calls")
     FINAL = completion({"content": "It is 18C and cloudy in Paris."}, "stop")
-    async def handle(reader, writer):
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = next(int(l.split(b":")[1]) for l in head.split(b"\r\n")
-                              if l.lower().startswith(b"content-length:"))
-                body = await reader.readexactly(length)
-                writer.write(FINAL if b'"role":"tool"' in body or b'"role": "tool"' in body else CALL)
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            writer.close()
-    async def main():
-        server = await asyncio.start_server(handle, "127.0.0.1", int(sys.argv[1]))
-        print("ready", flush=True)
-        async with server:
-            await server.serve_forever()
-    asyncio.run(main())
-''')
+    def reply(body):
+        return FINAL if b'"role":"tool"' in body or b'"role": "tool"' in body else CALL
+''') + STUB_SERVE
 
 ASK = "What is the weather in Paris?"
 SYSTEM = "Be brief."
@@ -168,43 +149,21 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=1000, help="agent runs per row (split over the rounds)")
     ap.add_argument("--rounds", type=int, default=5)
     args = ap.parse_args()
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-c", STUB, str(port)], stdout=subprocess.PIPE, text=True)
     loop = asyncio.new_event_loop()
     try:
-        assert server.stdout is not None
-        assert server.stdout.readline().strip() == "ready"
-        base = f"http://127.0.0.1:{port}/v1"
-        per_round = max(1, args.runs // args.rounds)
-        print(f"python {sys.version.split()[0]}; stub on loopback; one run = 2 model calls + 1 tool call; "
-              f"{per_round * args.rounds} runs per row in {args.rounds} interleaved rounds; median round")
-        print(f"{'mode':<7}{'loop':<7}{'us/run':>10}{'vs hand':>10}{'cpu us':>10}{'cpu vs':>10}")
-        for mode in ("sync", "async"):
-            if mode == "sync":
-                rows = {"hand": hand_sync(base), "aixpy": aixpy_sync(base)}
-            else:
-                rows = {"hand": hand_async(base, loop), "aixpy": aixpy_async(base, loop)}
-            for run, _ in rows.values():
-                timed(run, 30)  # warm-up: connections, imports, caches
-            wall: dict[str, list[float]] = {k: [] for k in rows}
-            cpu: dict[str, list[float]] = {k: [] for k in rows}
-            for _ in range(args.rounds):
-                for name, (run, _) in rows.items():
-                    w, c = timed(run, per_round)
-                    wall[name].append(w / per_round)
-                    cpu[name].append(c / per_round)
-            for _, close in rows.values():
-                close()
-            base_us = statistics.median(wall["hand"]) * 1e6
-            base_cpu = statistics.median(cpu["hand"]) * 1e6
-            for name in rows:
-                us = statistics.median(wall[name]) * 1e6
-                cpu_us = statistics.median(cpu[name]) * 1e6
-                print(f"{mode:<7}{name:<7}{us:>10.1f}{us / base_us:>9.2f}x{cpu_us:>10.1f}{cpu_us / base_cpu:>9.2f}x")
+        with stub_server(STUB) as base:
+            per_round = max(1, args.runs // args.rounds)
+            print(f"python {sys.version.split()[0]}; stub on loopback; one run = 2 model calls + 1 tool call; "
+                  f"{per_round * args.rounds} runs per row in {args.rounds} interleaved rounds; median round")
+            print(f"{'mode':<7}{'loop':<7}{'us/run':>10}{'vs hand':>10}{'cpu us':>10}{'cpu vs':>10}")
+            for mode in ("sync", "async"):
+                if mode == "sync":
+                    rows = {"hand": hand_sync(base), "aixpy": aixpy_sync(base)}
+                else:
+                    rows = {"hand": hand_async(base, loop), "aixpy": aixpy_async(base, loop)}
+                print_relative(mode, median_rounds(rows, per_round, args.rounds, warmup=30), "hand", (7, 7))
     finally:
         loop.close()
-        server.terminate()
-        server.wait()
     return 0
 
 

@@ -33,7 +33,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from llm_overhead import STUB, free_port
+from _common import free_port, load_average, stub_server
+from llm_overhead import STUB
 
 
 def start_redis() -> tuple[str, subprocess.Popen[bytes]]:
@@ -92,32 +93,27 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=5)
     args = ap.parse_args()
     redis_url, redis_proc = start_redis()
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-c", STUB, str(port)], stdout=subprocess.PIPE, text=True)
     try:
-        assert server.stdout is not None
-        assert server.stdout.readline().strip() == "ready"
-        table = rows(redis_url, f"http://127.0.0.1:{port}/v1")
-        times: dict[str, list[float]] = {name: [] for name in table}
-        cpu: dict[str, list[float]] = {name: [] for name in table}
-        for _ in range(args.rounds):
-            for name, (call, is_http) in table.items():
-                n = max(1, (args.http_calls if is_http else args.calls) // args.rounds)
-                t, c = time.perf_counter(), time.process_time()
-                for _ in range(n):
-                    call()
-                times[name].append((time.perf_counter() - t) / n * 1e6)
-                cpu[name].append((time.process_time() - c) / n * 1e6)
+        with stub_server(STUB) as base:
+            table = rows(redis_url, base)
+            times: dict[str, list[float]] = {name: [] for name in table}
+            cpu: dict[str, list[float]] = {name: [] for name in table}
+            for _ in range(args.rounds):
+                for name, (call, is_http) in table.items():
+                    n = max(1, (args.http_calls if is_http else args.calls) // args.rounds)
+                    t, c = time.perf_counter(), time.process_time()
+                    for _ in range(n):
+                        call()
+                    times[name].append((time.perf_counter() - t) / n * 1e6)
+                    cpu[name].append((time.process_time() - c) / n * 1e6)
     finally:
-        server.terminate()
-        server.wait(timeout=10)
         redis_proc.terminate()
         redis_proc.wait(timeout=10)
     print(f"python {sys.version.split()[0]}; {args.rounds} interleaved rounds; µs per call")
     print(f"{'row':<14}{'wall median':>12}{'wall best':>11}{'cpu best':>10}")
     for name, samples in times.items():
         print(f"{name:<14}{statistics.median(samples):>12.1f}{min(samples):>11.1f}{min(cpu[name]):>10.1f}")
-    print(f"(load average at the end: {' '.join(Path('/proc/loadavg').read_text().split()[:3])})")
+    print(load_average())
     return 0
 
 

@@ -19,13 +19,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
-import statistics
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Callable
+
+from _common import STUB_SERVE, median_rounds, print_relative, stub_server
 
 STUB = textwrap.dedent(r'''
     import asyncio, json, sys
@@ -45,28 +44,9 @@ STUB = textwrap.dedent(r'''
         return (b"HTTP/1.1 200 OK\r\ncontent-type: " + ctype + b"\r\ncontent-length: " + str(len(body)).encode()
                 + b"\r\n\r\n" + body)
     R_JSON, R_SSE = response(COMPLETION, b"application/json"), response(SSE, b"text/event-stream")
-    async def handle(reader, writer):
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = 0
-                for line in head.split(b"\r\n"):
-                    if line.lower().startswith(b"content-length:"):
-                        length = int(line.split(b":")[1])
-                body = await reader.readexactly(length)
-                writer.write(R_SSE if b'"stream": true' in body or b'"stream":true' in body else R_JSON)
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            writer.close()
-    async def main():
-        server = await asyncio.start_server(handle, "127.0.0.1", int(sys.argv[1]))
-        print("ready", flush=True)
-        async with server:
-            await server.serve_forever()
-    asyncio.run(main())
-''')
+    def reply(body):
+        return R_SSE if b'"stream": true' in body or b'"stream":true' in body else R_JSON
+''') + STUB_SERVE
 
 LITELLM_CLIENT = textwrap.dedent(r'''
     import json, sys, time, litellm
@@ -86,12 +66,6 @@ LITELLM_CLIENT = textwrap.dedent(r'''
         one()
     print(json.dumps({"seconds": time.perf_counter() - t}))
 ''')
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def raw_httpx(base: str, stream: bool) -> tuple[Callable[[], None], Callable[[], None]]:
@@ -135,14 +109,6 @@ def aixpy_client(base: str, stream: bool) -> tuple[Callable[[], None], Callable[
     return call, model.close
 
 
-def timed(call: Callable[[], None], n: int) -> tuple[float, float]:
-    """(wall seconds, this process's CPU seconds) for ``n`` calls."""
-    t, c = time.perf_counter(), time.process_time()
-    for _ in range(n):
-        call()
-    return time.perf_counter() - t, time.process_time() - c
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--calls", type=int, default=2000, help="calls per row (split over the rounds)")
@@ -150,36 +116,17 @@ def main() -> int:
     ap.add_argument("--litellm-python", default=os.path.expanduser("~/.cache/aixpy/venv-litellm/bin/python"),
                     help="a Python with litellm installed (kept out of aixpy's own venv)")
     args = ap.parse_args()
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-c", STUB, str(port)], stdout=subprocess.PIPE, text=True)
-    try:
-        assert server.stdout is not None
-        assert server.stdout.readline().strip() == "ready"
-        base = f"http://127.0.0.1:{port}/v1"
+    with stub_server(STUB) as base:
         per_round = max(1, args.calls // args.rounds)
         print(f"python {sys.version.split()[0]}; stub on loopback; {per_round * args.rounds} calls per row "
               f"in {args.rounds} interleaved rounds; median round reported")
         print(f"{'mode':<8}{'client':<10}{'us/call':>10}{'vs httpx':>10}{'cpu us':>10}{'cpu vs':>10}")
         for stream in (False, True):
             clients = {"httpx": raw_httpx(base, stream), "aixpy": aixpy_client(base, stream)}
-            for call, _ in clients.values():
-                timed(call, 50)  # warm-up: connections, imports, caches
-            rounds: dict[str, list[float]] = {k: [] for k in clients}
-            cpu: dict[str, list[float]] = {k: [] for k in clients}
-            for _ in range(args.rounds):
-                for name, (call, _) in clients.items():
-                    wall, used = timed(call, per_round)
-                    rounds[name].append(wall / per_round)
-                    cpu[name].append(used / per_round)
-            for _, close in clients.values():
-                close()
-            base_us = statistics.median(rounds["httpx"]) * 1e6
-            base_cpu = statistics.median(cpu["httpx"]) * 1e6
+            medians = median_rounds(clients, per_round, args.rounds, warmup=50)
             mode = "stream" if stream else "chat"
-            for name, vals in rounds.items():
-                us = statistics.median(vals) * 1e6
-                cpu_us = statistics.median(cpu[name]) * 1e6
-                print(f"{mode:<8}{name:<10}{us:>10.1f}{us / base_us:>9.2f}x{cpu_us:>10.1f}{cpu_us / base_cpu:>9.2f}x")
+            print_relative(mode, medians, "httpx", (8, 10))
+            base_us = medians["httpx"][0]
             if os.path.exists(args.litellm_python):
                 n = per_round
                 res = subprocess.run([args.litellm_python, "-c", LITELLM_CLIENT, base, str(n), "1" if stream else "0"],
@@ -191,9 +138,6 @@ def main() -> int:
                     print(f"{mode:<8}{'litellm':<10}{'failed':>10}   {res.stderr.strip().splitlines()[-1:]}")
             else:
                 print(f"{mode:<8}{'litellm':<10}{'n/a':>10}   (no {args.litellm_python})")
-    finally:
-        server.terminate()
-        server.wait()
     return 0
 
 

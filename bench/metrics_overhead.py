@@ -17,8 +17,6 @@ TestModel in-process (no I/O: the absolute cost of the metrics, in µs).
 
 from __future__ import annotations
 
-import argparse
-import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -26,8 +24,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from prometheus_client import CollectorRegistry
 
+from _common import load_average, overhead_args, stub_server, timed
 from aixpy.telemetry.prometheus import PrometheusMetrics
-from llm_overhead import STUB, free_port, timed
+from llm_overhead import STUB
 
 Call = Callable[[], object]
 
@@ -54,11 +53,7 @@ def measure(rows: dict[str, Call], per_round: int, rounds: int) -> None:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--calls", type=int, default=20000, help="in-process calls per row (split over the rounds)")
-    ap.add_argument("--http-calls", type=int, default=2000, help="HTTP calls per row (split over the rounds)")
-    ap.add_argument("--rounds", type=int, default=7)
-    args = ap.parse_args()
+    args = overhead_args(__doc__)
     from aixpy import llm
     from aixpy.llm import TestModel
     from aixpy.llm.policies import InstrumentedModel
@@ -67,22 +62,14 @@ def main() -> int:
     print(f"{'row':<12}{'off':>11}{'on':>11}{'on - off':>11}{'on/off':>12}")
     stub = InstrumentedModel(TestModel(provider="openai", model="gpt-4o-mini", default="a short answer of six words"))
     measure({"stub chat": lambda: stub.chat("hello there")}, max(1, args.calls // args.rounds), args.rounds)
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-c", STUB, str(port)], stdout=subprocess.PIPE, text=True)
-    try:
-        assert server.stdout is not None
-        assert server.stdout.readline().strip() == "ready"
-        model = InstrumentedModel(llm.new("openai_compatible:stub", endpoint=f"http://127.0.0.1:{port}/v1",
-                                          environ={}))
+    with stub_server(STUB) as base:
+        model = InstrumentedModel(llm.new("openai_compatible:stub", endpoint=base, environ={}))
         try:
             measure({"http chat": lambda: model.chat("Say hello.")}, max(1, args.http_calls // args.rounds),
                     args.rounds)
         finally:
             model.close()
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-    print(f"(load average at the end: {' '.join(Path('/proc/loadavg').read_text().split()[:3])})")
+    print(load_average())
     return 0
 
 

@@ -19,15 +19,14 @@ count/query. The HTTP row: an OpenAI-compatible stub in its own process on loopb
 
 from __future__ import annotations
 
-import argparse
-import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import load_average, overhead_args, stub_server, timed
 from aixpy import telemetry
-from llm_overhead import STUB, free_port, timed
+from llm_overhead import STUB
 
 Call = Callable[[], object]
 
@@ -112,29 +111,18 @@ def measure(rows: dict[str, tuple[Call, Call]], per_round: int, rounds: int) -> 
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--calls", type=int, default=20000, help="in-process calls per row (split over the rounds)")
-    ap.add_argument("--http-calls", type=int, default=2000, help="HTTP calls per row (split over the rounds)")
-    ap.add_argument("--rounds", type=int, default=7)
-    args = ap.parse_args()
+    args = overhead_args(__doc__)
     print(f"python {sys.version.split()[0]}; {args.rounds} interleaved rounds; CPU us per call, least disturbed round")
     print(f"{'row':<14}{'bare':>11}{'quiet':>11}{'quiet/bare':>12}{'heard':>11}{'heard/bare':>12}")
     per_round = max(1, args.calls // args.rounds)
     measure({**llm_rows(), **embedding_rows(), **store_rows()}, per_round, args.rounds)
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-c", STUB, str(port)], stdout=subprocess.PIPE, text=True)
-    try:
-        assert server.stdout is not None
-        assert server.stdout.readline().strip() == "ready"
-        rows, close = http_rows(f"http://127.0.0.1:{port}/v1")
+    with stub_server(STUB) as base:
+        rows, close = http_rows(base)
         try:
             measure(rows, max(1, args.http_calls // args.rounds), args.rounds)
         finally:
             close()
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-    print(f"(load average at the end: {' '.join(Path('/proc/loadavg').read_text().split()[:3])})")
+    print(load_average())
     return 0
 
 

@@ -30,6 +30,7 @@ from aixpy.vectorstores import _memory_snapshot as snap
 from aixpy.vectorstores._dedup import content_hash, unit_rows
 from aixpy.vectorstores._memory_ann import AnnSettings, HnswIndex, load_faiss
 from aixpy.vectorstores._memory_bm25 import BM25Index
+from aixpy.vectorstores._memory_copy import clone, copy_doc
 from aixpy.vectorstores._memory_filter import FilterIndex
 from aixpy.vectorstores._memory_search import Dedup, select_candidates
 from aixpy.vectorstores.base import BaseCollection, CollectionOptions, PreparedDoc, VectorStore
@@ -41,7 +42,6 @@ from aixpy.vectorstores.types import (
     Metric,
     Query,
     QueryResult,
-    Scope,
     UpsertResult,
     utcnow,
 )
@@ -61,32 +61,6 @@ _ANN_BATCH = 256  # queries per faiss search in query_batch
 # Below this many rows one BLAS matrix product beats HNSW for a batch of queries (measured at 100k x 384
 # on 2 cores: exact 850 q/s, HNSW 420 q/s; exact cost grows with n, HNSW's with log n).
 ANN_BATCH_MIN_ROWS = 250_000
-
-
-# ------------------------------------------------------------------ helpers
-
-
-def _clone(v: Any) -> Any:
-    """Deep copy of a JSON-like value as plain built-in types (tuples become lists)."""
-    if isinstance(v, dict):
-        return {str(k): _clone(x) for k, x in v.items()}
-    if isinstance(v, list | tuple):
-        return [_clone(x) for x in v]
-    if isinstance(v, bool):
-        return bool(v)
-    if isinstance(v, int):
-        return int(v)
-    if isinstance(v, float):
-        return float(v)
-    if isinstance(v, str):
-        return str(v)
-    return v
-
-
-def _copy_doc(d: Document, embedding: list[float] | None) -> Document:
-    s = d.scope
-    return Document(d.id, d.content, embedding, d.embedding_model, _clone(d.metadata) if d.metadata else {},
-                    list(d.tags), Scope(s.tenant, s.user, s.session), d.created_at, d.updated_at, d.expires_at)
 
 
 # ------------------------------------------------------------------ collection
@@ -222,7 +196,7 @@ class MemoryCollection(BaseCollection):
         emb = None
         if with_embedding:
             emb = self._raw(np.array([row], dtype=np.intp))[0].astype(np.float32).tolist()
-        return _copy_doc(self._docs[row], emb)
+        return copy_doc(self._docs[row], emb)
 
     def _filter_rows(self, flt: Filter) -> Rows:
         if self._index is None:
@@ -246,7 +220,7 @@ class MemoryCollection(BaseCollection):
         result = UpsertResult()
         for i, p in enumerate(docs):
             doc = p.doc
-            doc.metadata = _clone(doc.metadata)
+            doc.metadata = clone(doc.metadata)
             row = self._rows.get(doc.id)
             if row is not None:
                 doc.created_at = self._docs[row].created_at

@@ -51,9 +51,9 @@ from aixpy.errors import (
     StoreError,
     redact,
 )
+from aixpy.vectorstores import _pg_keyword as pk
 from aixpy.vectorstores import _pg_sql as q
 from aixpy.vectorstores import _pg_write as w
-from aixpy.vectorstores import keyword as kw
 from aixpy.vectorstores._pg_async import IN_ASYNC, AsyncPools, adrive, async_call, drive, start
 from aixpy.vectorstores.base import CollectionOptions, PreparedDoc, SharedStateCollection, Vector, VectorStore
 from aixpy.vectorstores.filters import Filter, parse
@@ -214,40 +214,8 @@ class PgvectorCollection(SharedStateCollection):
             out.append(Match(w.decode_doc(row, emb), score, distance, rank))
         return QueryResult(out, query.offset, query.limit, (time.perf_counter() - t0) * 1000.0)
 
-    def _keyword_plan(self, terms: list[str], filter: Filter | None, limit: int,
-                      with_embeddings: bool) -> q.Plan[list[Match]]:
-        h = self._h
-        h.check()
-        where, params = q.compile_filter(parse(filter))
-        if where == q.FALSE or h.options.dimensions is None:
-            return []
-        words = list(dict.fromkeys(terms))
-        now = utcnow()
-        n, avg, dfs = yield q.fetch_one(q.df_sql(h.table), {"words": [q.tsquery_any([t]) for t in words], "now": now})
-        cols = ", ".join(q.DOC_COLUMNS) + (", embedding" if with_embeddings else "")
-        params.update(terms=words, idf=[kw.idf(int(n), int(df)) for df in dfs], avg=max(float(avg), 1e-9),
-                      tsq=q.tsquery_any(words), now=now, limit=limit)
-        rows = yield q.fetch_all(q.bm25_sql(h.table, cols, where), params)
-        return [Match(w.decode_doc(r, w.decode_vector(r[11]) if with_embeddings else None), float(r[-1]),
-                      -float(r[-1]), rank) for rank, r in enumerate(rows, start=1)]
-
     def _text_plan(self, vec: Vector | None, query: Query, t0: float) -> q.Plan[QueryResult]:
-        """:func:`~aixpy.vectorstores.keyword.text_plan` with each leg run as a plan (one transaction)."""
-        legs = kw.text_plan(query, vec is not None)
-        try:
-            leg = next(legs)
-            while True:
-                lq = leg.query
-                if leg.terms is not None:
-                    found = yield from self._keyword_plan(leg.terms, lq.filter, lq.limit, lq.include_embeddings)
-                else:
-                    assert vec is not None  # a vector leg only comes with a vector
-                    found = (yield from self._query_plan(vec, lq, t0)).matches
-                leg = legs.send(found)
-        except StopIteration as stop:
-            result: QueryResult = stop.value
-        result.took_ms = (time.perf_counter() - t0) * 1000.0
-        return result
+        return pk.text_plan(self._h, vec, query, t0, self._query_plan)  # see aixpy.vectorstores._pg_keyword
 
     def _get_plan(self, ids: list[str]) -> q.Plan[list[Document]]:
         h = self._h
@@ -304,7 +272,8 @@ class PgvectorCollection(SharedStateCollection):
         return self._s._run("query", self._text_plan(vec, query, time.perf_counter()), tx=True)
 
     def _keyword(self, terms: list[str], filter: Filter | None, limit: int, with_embeddings: bool) -> list[Match]:
-        return self._s._run("query", self._keyword_plan(terms, filter, limit, with_embeddings), tx=True)
+        return self._s._run("query", pk.keyword_plan(self._h, terms, filter, limit, with_embeddings),
+                            tx=True)
 
     def _get(self, ids: list[str]) -> list[Document]:
         return self._s._run("get", self._get_plan(ids))
