@@ -29,7 +29,9 @@ def test_sync_chat_goes_through_the_agent_to_the_upstream(gateway: RunningServer
     assert resp.model == "assistant"
     assert (resp.usage.prompt_tokens, resp.usage.completion_tokens, resp.usage.total_tokens) == (7, 3, 10)
     rec = upstream.take_one()
-    assert rec.json["model"] == "stub-model" and rec.json["temperature"] == 0.5 and rec.json["max_tokens"] == 20
+    assert rec.json["model"] == "stub-model"
+    assert rec.json["temperature"] == 0.5
+    assert rec.json["max_tokens"] == 20
     assert rec.headers["authorization"] == f"Bearer {UPSTREAM_KEY}"  # the server's key, never the client's
 
 
@@ -49,7 +51,9 @@ def test_stream_with_usage(gateway: RunningServer) -> None:
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == "echo: streamed"
     assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
-    assert chunks[-1].choices == [] and chunks[-1].usage is not None and chunks[-1].usage.total_tokens == 10
+    assert chunks[-1].choices == []
+    assert chunks[-1].usage is not None
+    assert chunks[-1].usage.total_tokens == 10
     assert all(c.usage is None for c in chunks[:-1])
 
 
@@ -88,7 +92,8 @@ def test_tools_non_stream_and_stream(gateway: RunningServer, upstream: LoopbackH
         {"role": "tool", "tool_call_id": "call_1", "content": "sunny"}])
     assert follow.choices[0].message.content == "echo: sunny"
     sent = upstream.take()[-1].json["messages"]
-    assert sent[1]["tool_calls"][0]["id"] == "call_1" and sent[2] == {"role": "tool", "tool_call_id": "call_1",
+    assert sent[1]["tool_calls"][0]["id"] == "call_1"
+    assert sent[2] == {"role": "tool", "tool_call_id": "call_1",
                                                                       "content": "sunny"}
 
 
@@ -133,6 +138,8 @@ def test_aixpy_openai_compatible_provider_in_front_of_the_gateway(gateway: Runni
     with model.stream("front-stream") as s:
         events = list(s)
     resp = s.get_response()
-    assert resp.text == "echo: front-stream" and resp.usage is not None and resp.usage.total_tokens == 10
+    assert resp.text == "echo: front-stream"
+    assert resp.usage is not None
+    assert resp.usage.total_tokens == 10
     assert events[-1].kind in ("finish", "usage")
     assert model.list_models() == ["assistant", "other", "hash-bow"]
