@@ -89,18 +89,6 @@ def test_body_too_large_is_413(gateway: RunningServer, upstream: LoopbackHTTPSer
     assert upstream.take() == []
 
 
-def test_oversized_headers_are_refused(gateway: RunningServer) -> None:
-    # h11 checks its limit while an event is incomplete: past one 64 KiB socket read, headers are refused
-    status: int | None = None
-    with httpx.Client(timeout=10) as c:
-        try:  # refused with a 400, or the connection is reset while the client is still sending
-            status = c.get(gateway.url + "/healthz", headers={"x-big": "y" * 200_000}).status_code
-        except (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError):
-            status = None
-    assert status in (400, None)
-    assert httpx.get(gateway.url + "/healthz", headers={"x-ok": "y" * 8000}, timeout=10).status_code == 200
-
-
 def test_no_cors_and_probes(gateway: RunningServer) -> None:
     r = httpx.options(gateway.url + "/v1/chat/completions", headers={
         "origin": "https://evil.example", "access-control-request-method": "POST"}, timeout=10)
