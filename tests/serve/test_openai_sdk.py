@@ -4,6 +4,7 @@ embeddings, models; and aixpy's own ``openai_compatible`` provider in front of i
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 
 import openai
 import pytest
@@ -16,8 +17,19 @@ WEATHER = {"type": "function", "function": {"name": "get_weather", "description"
                                                            "required": ["city"]}}}
 
 
+_clients: list[openai.OpenAI] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_clients() -> Iterator[None]:
+    yield
+    while _clients:
+        _clients.pop().close()
+
+
 def client(gateway: RunningServer, key: str = KEY) -> openai.OpenAI:
-    return openai.OpenAI(base_url=gateway.url + "/v1", api_key=key, max_retries=0)
+    _clients.append(openai.OpenAI(base_url=gateway.url + "/v1", api_key=key, max_retries=0))
+    return _clients[-1]
 
 
 def test_sync_chat_goes_through_the_agent_to_the_upstream(gateway: RunningServer,
@@ -133,13 +145,14 @@ def test_models_lists_what_the_key_may_use(gateway: RunningServer) -> None:
 def test_aixpy_openai_compatible_provider_in_front_of_the_gateway(gateway: RunningServer) -> None:
     from aixpy import llm
 
-    model = llm.new("openai_compatible:assistant", endpoint=gateway.url + "/v1", api_key=KEY)
-    assert model.chat("front").text == "echo: front"
-    with model.stream("front-stream") as s:
-        events = list(s)
+    with llm.new("openai_compatible:assistant", endpoint=gateway.url + "/v1", api_key=KEY) as model:
+        assert model.chat("front").text == "echo: front"
+        with model.stream("front-stream") as s:
+            events = list(s)
+        listed = model.list_models()
     resp = s.get_response()
     assert resp.text == "echo: front-stream"
     assert resp.usage is not None
     assert resp.usage.total_tokens == 10
     assert events[-1].kind in ("finish", "usage")
-    assert model.list_models() == ["assistant", "other", "hash-bow"]
+    assert listed == ["assistant", "other", "hash-bow"]
