@@ -371,12 +371,14 @@ def _register_commands() -> None:
     from aixpy.cli._collections import app as collections_app
     from aixpy.cli._llm import chat, models
     from aixpy.cli._run import run
+    from aixpy.cli._serve import serve
     from aixpy.cli._usage import usage
 
     app.command()(ask)
     app.command()(chat)
     app.command()(models)
     app.command()(run)
+    app.command()(serve)
     app.command()(usage)
     app.add_typer(collections_app, name="collections")
     app.add_typer(bench_app, name="bench")

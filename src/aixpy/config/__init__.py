@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     )
     from aixpy.config.loader import find_config, load_config, load_config_str, parse_config
     from aixpy.config.models import AixpyConfig
+    from aixpy.config.serve import ServeConfig, ServeKeyConfig
     from aixpy.config.stores import (
         FirestoreStoreConfig,
         MemoryStoreConfig,
@@ -85,6 +86,8 @@ __all__ = [
     "QdrantStoreConfig",
     "RetrievalConfig",
     "RetryConfig",
+    "ServeConfig",
+    "ServeKeyConfig",
     "TEIEmbeddingsConfig",
     "ToolConfig",
     "VectorStoreConfig",
@@ -109,6 +112,7 @@ __getattr__, __dir__ = attach(__name__, attributes={
              "RetrievalConfig", "RetryConfig", "ToolConfig", "infer_provider"),
     ".loader": ("find_config", "load_config", "load_config_str", "parse_config"),
     ".models": ("AixpyConfig",),
+    ".serve": ("ServeConfig", "ServeKeyConfig"),
     ".stores": ("FirestoreStoreConfig", "MemoryStoreConfig", "PgvectorStoreConfig", "QdrantStoreConfig",
                 "VectorStoreConfig"),
 })

@@ -11,12 +11,13 @@ from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 from aixpy import _model_names
 from aixpy.config._base import ConfigValueError, StrictModel, mask_urls, quote
 from aixpy.config.llm import AgentConfig, ModelServiceConfig, ObservabilityConfig, infer_provider
+from aixpy.config.serve import ServeConfig
 from aixpy.config.stores import EmbeddingsConfig, VectorStoreConfig
 from aixpy.errors import UnknownProviderError
 
 __all__ = ["TOP_LEVEL_KEYS", "AixpyConfig", "is_secret_key"]
 
-TOP_LEVEL_KEYS = ("agents", "model_services", "embeddings", "vectorstore", "observability")
+TOP_LEVEL_KEYS = ("agents", "model_services", "embeddings", "vectorstore", "observability", "serve")
 
 _SECRET_KEY = re.compile(r"(?i)(api_?key|secret|token|password|passwd|connection_string|dsn)$")
 
@@ -45,6 +46,7 @@ class AixpyConfig(StrictModel):
     embeddings: EmbeddingsConfig | None = None
     vectorstore: VectorStoreConfig | None = None
     observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
+    serve: ServeConfig = Field(default_factory=ServeConfig)  # read by aixpy.serve only
     _unresolved: dict[str, tuple[str, ...]] = PrivateAttr(default_factory=dict)
 
     @property
