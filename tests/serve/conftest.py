@@ -51,7 +51,7 @@ def upstream_reply(rec: Recorded) -> Reply:
     chunks = [{**chunk, "choices": [{"index": 0, "delta": d, "finish_reason": None}]} for d in deltas]
     chunks.append({**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls" if tools else "stop"}]})
     chunks.append({**chunk, "choices": [], "usage": usage})
-    delay = float(body.get("seed") or 0) / 1000  # the SIGTERM test slows the stream down through `seed`
+    delay = float(body.get("seed") or 0) / 1000  # a test can slow the stream down through `seed` (ms per chunk)
     return Reply(chunks=_sse(*chunks), content_type="text/event-stream", chunk_delay=delay)
 
 
