@@ -111,3 +111,44 @@ agents:
     assert "retry 4 attempts on rate_limit; timeout 30 s; tools: tests.agents._tools:lookup, mcp python -m " \
            "some_server" in line
     assert KEY not in r.output
+
+
+TEST_AGENT = """\
+agents:
+  - name: chat
+    model: test:scripted
+"""
+
+
+def test_session_continues_the_conversation_across_two_invocations(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from aixpy.agents.sessions import FileSessionStore
+    from aixpy.llm import AssistantMessage, UserMessage
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "aixpy.yaml").write_text(TEST_AGENT)
+    first = cli("run", "chat", "my name is Ada", "--session", "s1", "--json")
+    assert first.exit_code == 0, first.output
+    second = cli("run", "chat", "who am I", "--session", "s1", "--json")
+    assert second.exit_code == 0, second.output
+    alone = cli("run", "chat", "who am I", "--json")                     # the same task without the session
+    assert alone.exit_code == 0, alone.output
+    # the test model counts the words of what it was sent: the second run sent the first exchange too
+    seen = [json.loads(r.stdout)["usage"]["input_tokens"] for r in (first, second, alone)]
+    assert seen == [4, 4 + 1 + 3, 3]
+    kept = FileSessionStore(tmp_path / ".aixpy" / "sessions").load("s1")
+    assert kept == [UserMessage("my name is Ada"), AssistantMessage("ok"), UserMessage("who am I"),
+                    AssistantMessage("ok")]
+    assert not (tmp_path / ".aixpy" / "sessions" / "None.json").exists()
+    streamed = cli("run", "chat", "and now", "--session", "s1")            # the streaming path keeps it too
+    assert streamed.exit_code == 0, streamed.output
+    assert len(FileSessionStore(tmp_path / ".aixpy" / "sessions").load("s1")) == 6
+
+
+def test_a_bad_session_id_is_one_line_naming_the_flag(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "aixpy.yaml").write_text(TEST_AGENT)
+    r = cli("run", "chat", "hi", "--session", "../etc")
+    assert r.exit_code == 2
+    assert "--session '../etc' must be 1-128 letters" in r.stderr
+    assert not (tmp_path / ".aixpy").exists()

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import importlib
+import json
 import subprocess
 import sys
 
 import pytest
 
 PACKAGES = ["aixpy", "aixpy.errors", "aixpy.config", "aixpy.embeddings", "aixpy.vectorstores",
-            "aixpy.vectorstores.filters", "aixpy.rag", "aixpy.http", "aixpy.llm"]
+            "aixpy.vectorstores.filters", "aixpy.rag", "aixpy.http", "aixpy.llm", "aixpy.agents"]
 
 
 @pytest.mark.parametrize("name", PACKAGES)
@@ -22,7 +23,8 @@ def test_all_is_unique_and_resolvable(name: str) -> None:
         assert getattr(mod, attr) is not None, f"{name}.{attr} missing"
 
 
-@pytest.mark.parametrize("name", ["aixpy.errors", "aixpy.vectorstores.filters", "aixpy.rag", "aixpy.http", "aixpy.llm"])
+@pytest.mark.parametrize("name", ["aixpy.errors", "aixpy.vectorstores.filters", "aixpy.rag", "aixpy.http", "aixpy.llm",
+                                  "aixpy.agents"])
 def test_all_lists_every_public_definition(name: str) -> None:
     mod = importlib.import_module(name)
     defined = {k for k, v in vars(mod).items()
@@ -45,3 +47,14 @@ def test_lazy_submodule_access() -> None:
     assert aixpy.vectorstores.Document.__name__ == "Document"
     with pytest.raises(AttributeError):
         aixpy.nope  # noqa: B018
+
+
+def test_import_agents_leaves_rag_and_mcp_for_first_use() -> None:
+    """``aixpy.agents`` exports the answerers and the MCP client lazily: importing it pulls neither."""
+    code = ("import json, sys, aixpy.agents as a\n"
+            "names = ('aixpy.rag', 'aixpy.agents.ask', 'aixpy.agents.mcp', 'mcp')\n"
+            "before = [m for m in names if m in sys.modules]\n"
+            "found = [a.ask.__module__, a.MCPServer.__module__, a.retrieve_tool.__module__]\n"
+            "print(json.dumps([before, found, 'aixpy.rag' in sys.modules]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout) == [[], ["aixpy.agents.ask", "aixpy.agents.mcp", "aixpy.agents.retrieval"], True]

@@ -45,7 +45,7 @@ def test_unknown_key_without_close_match_lists_allowed_keys() -> None:
           zzz: 1
         """)
     assert (err.path, err.line) == ("observability.zzz", 3)
-    allowed = "cost_tracking, cost_alert_threshold, cost_alert_webhook, llm_observability, metrics, ledger"
+    allowed = "cost_tracking, cost_alert_threshold, cost_alert_webhook, llm_observability, metrics, otel, ledger"
     assert f"unknown key 'zzz'; allowed keys: {allowed}" in str(err)
 
 

@@ -43,6 +43,7 @@ MINIMAL: dict[str, dict[str, Any]] = {
     "MCPServerConfig": {"url": "https://mcp.example/mcp"},
     "MemoryStoreConfig": {},
     "MetricsConfig": {},
+    "OTelConfig": {"service_name": "svc"},
     "ModelServiceConfig": {"name": "svc", "model": "org/m"},
     "ModelServiceOptions": {},
     "ObservabilityConfig": {},

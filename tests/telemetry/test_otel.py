@@ -166,3 +166,35 @@ def test_stopped_exporter_receives_nothing(otel: Otel) -> None:
     InstrumentedModel(TestModel()).chat("hi")
     assert otel.spans.get_finished_spans() == ()
     assert exporter not in telemetry.subscribers()
+
+
+def test_a_real_agent_run_becomes_invoke_agent_and_execute_tool_spans(otel: Otel) -> None:
+    from aixpy.agents import Agent
+    from aixpy.llm import ToolCall
+
+    def get_weather(city: str) -> str:
+        """Weather."""
+        return "sunny"
+
+    ask = ChatResponse(tool_calls=[ToolCall("call_1", "get_weather", {"city": "Paris"})], finish_reason="tool_calls",
+                       usage=Usage(10, 2))
+    exporter = enable_otel(otel.tracer_provider, otel.meter_provider)
+    try:
+        Agent("helper", "", TestModel(ask, answer(), provider="openai", model="gpt-4o"), tools=[get_weather]).run("hi")
+    finally:
+        exporter.stop()
+    (tool, agent) = otel.spans.get_finished_spans()
+    assert (tool.name, agent.name) == ("execute_tool get_weather", "invoke_agent helper")
+    assert tool.attributes is not None
+    assert agent.attributes is not None
+    assert (tool.attributes["gen_ai.tool.name"], tool.attributes["gen_ai.tool.call.id"]) == ("get_weather", "call_1")
+    assert tool.attributes["aixpy.run_id"] == agent.attributes["aixpy.run_id"]
+    assert (agent.attributes["gen_ai.usage.input_tokens"], agent.attributes["gen_ai.usage.output_tokens"]) == (22, 5)
+    assert (agent.attributes["aixpy.steps"], agent.attributes["aixpy.tool_calls"]) == (2, 1)
+    assert agent.attributes["aixpy.stop_reason"] == "final"
+    assert "Paris" not in json.dumps(dict(tool.attributes))
+    assert agent.start_time is not None
+    assert tool.start_time is not None
+    assert agent.end_time is not None
+    assert tool.end_time is not None
+    assert agent.start_time <= tool.start_time <= tool.end_time <= agent.end_time

@@ -159,3 +159,25 @@ def test_nothing_is_recorded_while_unsubscribed(metrics: PrometheusMetrics) -> N
     metrics.unsubscribe()
     InstrumentedModel(TestModel(provider="openai", model="gpt-4o-mini")).chat("hi")
     assert value(metrics, "llm_provider_latency_seconds_count", **GPT) == 0
+
+
+def test_a_real_agent_run_feeds_the_agent_metrics(metrics: PrometheusMetrics) -> None:
+    from aixpy.agents import Agent
+    from aixpy.llm import ChatResponse, ToolCall
+
+    def search(query: str) -> str:
+        """Search."""
+        return "found"
+
+    def broken(query: str) -> str:
+        """Fails."""
+        raise KeyError(query)
+
+    ask = ChatResponse(tool_calls=[ToolCall("c1", "search", {"query": "q"}), ToolCall("c2", "broken", {"query": "q"})],
+                       finish_reason="tool_calls")
+    Agent("support", "", TestModel(ask, "done", **GPT), tools=[search, broken]).run("help me")
+    assert value(metrics, "agent_runs_total", agent="support", stop_reason="final", error="") == 1
+    assert value(metrics, "agent_run_seconds_count", agent="support") == 1
+    assert value(metrics, "agent_steps_total", agent="support") == 2
+    assert value(metrics, "agent_tool_calls_total", agent="support", tool="search", error="") == 1
+    assert value(metrics, "agent_tool_calls_total", agent="support", tool="broken", error="KeyError") == 1

@@ -22,6 +22,7 @@ from typing import Any
 import anyio
 
 from aixpy.agents._loop import CallModel, Emit, PendingCall, Plan, RunTools, ToolOutcome
+from aixpy.agents._observe import observer
 from aixpy.agents.result import FinalResult, RunContext, RunEvent, TextDelta
 from aixpy.llm.model import ChatModel
 from aixpy.llm.types import ChatResponse
@@ -35,7 +36,8 @@ def _failed(p: PendingCall, e: BaseException | None, started: float) -> ToolOutc
         text = f"error: tool {p.tool.name!r} timed out after {p.timeout:.3g} s"
     else:
         text = f"error: tool {p.tool.name!r} raised {type(e).__name__}: {e}"
-    return ToolOutcome(error=text, duration_s=took)
+    return ToolOutcome(error=text, duration_s=took, error_type="TimeoutError" if e is None else type(e).__name__,
+                       started=started)
 
 
 # --------------------------------------------------------------------------- sync
@@ -61,7 +63,7 @@ def _call_tool(p: PendingCall, ctx: RunContext[Any]) -> ToolOutcome:
                 pool.shutdown(wait=False)
     except Exception as e:
         return _failed(p, e, started)
-    return ToolOutcome(value, None, time.perf_counter() - started)
+    return ToolOutcome(value, None, time.perf_counter() - started, started=started)
 
 
 def _call_model(model: ChatModel, step: CallModel, stream: bool) -> Generator[RunEvent, None, ChatResponse]:
@@ -74,26 +76,36 @@ def _call_model(model: ChatModel, step: CallModel, stream: bool) -> Generator[Ru
     return s.response
 
 
-def drive(plan: Plan, model: ChatModel, *, stream: bool) -> Generator[RunEvent, None, None]:
-    """Run ``plan`` synchronously; yields its events (text deltas only when ``stream``)."""
+def drive(plan: Plan, model: ChatModel, *, stream: bool, agent: str | None = None) -> Generator[RunEvent, None, None]:
+    """Run ``plan`` synchronously; yields its events (text deltas only when ``stream``). ``agent``: the
+    name its telemetry events carry (none are emitted without it, nor while nobody listens)."""
+    obs = observer(agent)
     try:
         step = next(plan)
         while True:
             if isinstance(step, Emit):
+                obs.event(step.event)
                 yield step.event
                 step = plan.send(None)
                 continue
             try:
                 if isinstance(step, CallModel):
+                    obs.model_call(step.step)
                     reply: Any = yield from _call_model(model, step, stream)
                 else:
                     reply = [_call_tool(p, step.context) for p in step.calls]
+                    obs.tools(step, reply)
             except Exception as e:
+                obs.model_failed(e)
                 step = plan.throw(e)
                 continue
             step = plan.send(reply)
     except StopIteration as done:
+        obs.finished(done.value, None)
         yield FinalResult(done.value)
+    except BaseException as e:
+        obs.finished(None, e)
+        raise
     finally:
         plan.close()
 
@@ -112,7 +124,7 @@ async def _acall_tool(p: PendingCall, ctx: RunContext[Any]) -> ToolOutcome:
         return _failed(p, None if overran else e, started)
     except Exception as e:
         return _failed(p, e, started)
-    return ToolOutcome(value, None, time.perf_counter() - started)
+    return ToolOutcome(value, None, time.perf_counter() - started, started=started)
 
 
 async def _arun_tools(step: RunTools) -> list[ToolOutcome]:
@@ -129,17 +141,21 @@ async def _arun_tools(step: RunTools) -> list[ToolOutcome]:
     return out
 
 
-async def adrive(plan: Plan, model: ChatModel, *, stream: bool) -> AsyncGenerator[RunEvent, None]:
+async def adrive(plan: Plan, model: ChatModel, *, stream: bool,
+                 agent: str | None = None) -> AsyncGenerator[RunEvent, None]:
     """Async twin of :func:`drive`; the tool calls of one response run concurrently."""
+    obs = observer(agent)
     try:
         step = next(plan)
         while True:
             if isinstance(step, Emit):
+                obs.event(step.event)
                 yield step.event
                 step = plan.send(None)
                 continue
             try:
                 if isinstance(step, CallModel):
+                    obs.model_call(step.step)
                     if stream:
                         async with model.astream(step.request, deadline=step.deadline) as s:
                             async for event in s:
@@ -150,11 +166,17 @@ async def adrive(plan: Plan, model: ChatModel, *, stream: bool) -> AsyncGenerato
                         reply = await model.achat(step.request, deadline=step.deadline)
                 else:
                     reply = await _arun_tools(step)
+                    obs.tools(step, reply)
             except Exception as e:
+                obs.model_failed(e)
                 step = plan.throw(e)
                 continue
             step = plan.send(reply)
     except StopIteration as done:
+        obs.finished(done.value, None)
         yield FinalResult(done.value)
+    except BaseException as e:
+        obs.finished(None, e)
+        raise
     finally:
         plan.close()

@@ -92,11 +92,14 @@ class Emit:
 
 @dataclass(slots=True)
 class ToolOutcome:
-    """What a driver reports for one call: the value, or the error text for the model."""
+    """What a driver reports for one call: the value, or the error text for the model (and the
+    exception's type name, for telemetry); when it started (``time.perf_counter()``) and how long it took."""
 
     value: Any = None
     error: str | None = None
     duration_s: float = 0.0
+    error_type: str | None = None
+    started: float = 0.0
 
 
 PlanStep: TypeAlias = CallModel | RunTools | Emit

@@ -171,18 +171,21 @@ class Agent(Generic[Deps]):
 
         ``session``: continue that conversation (its history comes before ``message_history``), and
         keep this run's messages in it when the run ends well."""
-        return drive(self._plan(prompt, deps, message_history, session), self.model, stream=True)
+        return drive(self._plan(prompt, deps, message_history, session), self.model, stream=True,
+                     agent=self.name)
 
     def astream(self, prompt: str | Sequence[Message], *, deps: Deps | None = None,
                 message_history: Sequence[Message] = (), session: str | None = None) -> AsyncIterator[RunEvent]:
         """Async twin of :meth:`stream`."""
-        return adrive(self._plan(prompt, deps, message_history, session), self.model, stream=True)
+        return adrive(self._plan(prompt, deps, message_history, session), self.model, stream=True,
+                      agent=self.name)
 
     def run(self, prompt: str | Sequence[Message], *, deps: Deps | None = None,
             message_history: Sequence[Message] = (), session: str | None = None) -> RunResult:
         """Run to the final answer. Raises an :class:`~aixpy.errors.AgentError` (with the partial
         result) when a limit stops the run."""
-        *_, last = drive(self._plan(prompt, deps, message_history, session), self.model, stream=False)
+        *_, last = drive(self._plan(prompt, deps, message_history, session), self.model, stream=False,
+                         agent=self.name)
         assert isinstance(last, FinalResult)
         return last.result
 
@@ -190,7 +193,8 @@ class Agent(Generic[Deps]):
                    message_history: Sequence[Message] = (), session: str | None = None) -> RunResult:
         """Async twin of :meth:`run`; the tool calls of one response run concurrently."""
         last: RunEvent | None = None
-        async for last in adrive(self._plan(prompt, deps, message_history, session), self.model, stream=False):  # noqa: B007
+        async for last in adrive(self._plan(prompt, deps, message_history, session), self.model,  # noqa: B007
+                                 stream=False, agent=self.name):
             pass
         assert isinstance(last, FinalResult)
         return last.result

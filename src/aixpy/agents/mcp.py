@@ -42,7 +42,7 @@ from aixpy.llm.types import ToolSpec
 if TYPE_CHECKING:
     from aixpy.config.llm import MCPServerConfig
 
-__all__ = ["MCPServer", "MCPToolError"]
+__all__ = ["MCPServer", "MCPToolError", "checked_url"]
 
 _INSTALL = "pip install 'aixpy[mcp]'"
 
@@ -59,6 +59,20 @@ def _sdk() -> Any:
     return mcp.client
 
 
+def checked_url(url: str, key: str = "url") -> str:
+    """``url`` when aixpy's endpoint rules allow it, checked before anything connects: no userinfo, no
+    backslash (:func:`~aixpy.http.check_endpoint`, a :class:`~aixpy.errors.ConfigError` at ``key``),
+    then the SSRF URL policy of a provider endpoint (:func:`~aixpy.http.endpoint_target`,
+    :func:`~aixpy.http.check_url`: a loopback or private host may use http, any other host needs https
+    and a public address, cloud metadata addresses and names are always refused:
+    :class:`~aixpy.http.BlockedURLError`)."""
+    from aixpy.http import check_url, endpoint_target
+
+    base, policy = endpoint_target(url, "", (), key=key)
+    check_url(base, policy)
+    return base
+
+
 class MCPServer:
     """An MCP server whose tools an agent may call: ``command`` (+ ``args``, ``env``, ``cwd``) for a
     subprocess over stdio, or ``url`` (+ ``headers``) for streamable HTTP.
@@ -66,6 +80,8 @@ class MCPServer:
     ``tools`` keeps only the tools named; ``prefix`` goes before each tool's name; ``timeout`` (seconds)
     bounds each call (default: the agent's ``Limits.tool_timeout``); ``connect_timeout`` bounds the
     listing of the tools (the HTTP transport bounds its own connection: 30 s).
+
+    A ``url`` is checked by :func:`checked_url` when the server is made, so a refused one never connects.
     """
 
     def __init__(self, command: str | None = None, args: Sequence[str] = (), *, env: Mapping[str, str] | None = None,
@@ -75,7 +91,7 @@ class MCPServer:
         if (command is None) == (url is None):
             raise ValueError("an MCP server needs either command= (stdio) or url= (streamable HTTP)")
         self.command, self.args, self.env, self.cwd = command, list(args), dict(env or {}), cwd
-        self.url = url
+        self.url = None if url is None else checked_url(url)
         self._headers = dict(headers or {})
         self.name = name or (url if url is not None else " ".join([command or "", *self.args]))
         self.only = None if tools is None else list(tools)

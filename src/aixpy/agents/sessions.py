@@ -51,6 +51,7 @@ __all__ = [
     "RedisSessionStore",
     "SessionStore",
     "approx_tokens",
+    "check_session_id",
     "default_store",
     "trim",
 ]
@@ -120,9 +121,10 @@ def trim(messages: Sequence[Message], max_tokens: int | None, *, count: TokenCou
     return [*system, *_drop_orphans([m for t in reversed(kept) for m in t])]
 
 
-def _check_id(session: str) -> str:
+def check_session_id(session: str, name: str = "session id") -> str:
+    """``session`` when it is a valid session id (``name`` says what it is in the error)."""
     if not isinstance(session, str) or not _ID.fullmatch(session) or session in (".", ".."):
-        raise InvalidInputError(f"session id {session!r} must be 1-128 letters, digits, '.', '_' or '-'")
+        raise InvalidInputError(f"{name} {session!r} must be 1-128 letters, digits, '.', '_' or '-'")
     return session
 
 
@@ -143,17 +145,17 @@ class SessionStore(ABC):
 
     def load(self, session: str) -> list[Message]:
         """The session's history (empty for a new session), trimmed to the budget."""
-        return trim(self._read(_check_id(session)), self.max_tokens, count=self.count)
+        return trim(self._read(check_session_id(session)), self.max_tokens, count=self.count)
 
     def append(self, session: str, messages: Sequence[Message]) -> None:
         """Add ``messages`` to the session, atomically; the stored history is trimmed to the budget."""
         new = [m for m in messages if not isinstance(m, SystemMessage)]
         if new:
-            self._update(_check_id(session), lambda old: trim([*old, *new], self.max_tokens, count=self.count))
+            self._update(check_session_id(session), lambda old: trim([*old, *new], self.max_tokens, count=self.count))
 
     def clear(self, session: str) -> None:
         """Forget the session."""
-        self._delete(_check_id(session))
+        self._delete(check_session_id(session))
 
     async def aload(self, session: str) -> list[Message]:
         import anyio.to_thread
@@ -218,7 +220,7 @@ class FileSessionStore(SessionStore):
         return f"FileSessionStore({str(self.directory)!r})"
 
     def path(self, session: str) -> Path:
-        return self.directory / f"{_check_id(session)}.json"
+        return self.directory / f"{check_session_id(session)}.json"
 
     @contextlib.contextmanager
     def _locked(self, session: str) -> Iterator[Path]:

@@ -132,7 +132,8 @@ def run_doctor(config_path: str | None, out: Console, err: Console) -> int:
 
 
 def observability_rows(row: Callable[[str, bool | None, str], None], config_path: str | None) -> None:
-    """What the ``observability:`` block turns on: metrics, the usage ledger, budgets, the cost alert."""
+    """What the ``observability:`` block turns on: metrics, OpenTelemetry, the usage ledger, budgets, the cost
+    alert."""
     from urllib.parse import urlsplit
 
     from aixpy.config import ObservabilityConfig, find_config, load_config
@@ -147,6 +148,15 @@ def observability_rows(row: Callable[[str, bool | None, str], None], config_path
             else "on, but prometheus-client is missing: pip install 'aixpy[metrics]'")
     else:
         row("metrics (prometheus)", None, "off (observability.metrics.enabled)")
+    o = obs.otel
+    if o.enabled:
+        have = _installed("opentelemetry")
+        service = f", service.name {o.service_name} unless the app set its providers" if o.service_name else ""
+        content = "prompts and completions recorded" if o.capture_content else "no content"
+        row("opentelemetry", have, f"on: agents instrumented, GenAI spans and metrics ({content}{service})" if have
+            else "on, but opentelemetry is missing: pip install 'aixpy[otel]'")
+    else:
+        row("opentelemetry", None, "off (observability.otel.enabled)")
     led = obs.ledger
     where = f"redis, prefix {led.key_prefix}" if led.backend == "redis" else f"sqlite {led.path or DEFAULT_LEDGER_PATH}"
     row("usage ledger", True if obs.uses_ledger else None,

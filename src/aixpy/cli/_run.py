@@ -2,7 +2,8 @@
 
 The answer streams on stdout; tool calls (with their arguments), their results and timings, and each
 step's model, tokens and latency go to stderr. ``--json`` prints the whole run result instead.
-(``--session`` waits for the sessions API.)
+``--session ID`` continues that conversation (kept under ``./.aixpy/sessions``, or in Redis when
+``$AIXPY_SESSIONS_REDIS_URL`` is set) and keeps this run's messages in it when the run ends well.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ def run(
     task: Annotated[str, typer.Argument(help="What to do ('-' reads stdin).")],
     config: Annotated[str | None, typer.Option("--config", "-c", help="YAML config file.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the whole run result as JSON on stdout.")] = False,
+    session: Annotated[str | None, typer.Option(help="Continue this conversation (kept under ./.aixpy/sessions).",
+                                                show_default=False)] = None,
 ) -> None:
     """Run a configured agent: tool calls with their arguments, results and timings, live; then the answer."""
     from aixpy.cli import _errors
@@ -38,8 +41,12 @@ def run(
             task = sys.stdin.read()
         if not task.strip():
             raise UserError("the task is empty: pass what the agent should do as TASK")
+        if session is not None:
+            from aixpy.agents.sessions import check_session_id
+
+            check_session_id(session, "--session")
         with _build(agent, config) as built:
-            result = built.run(task) if as_json else _show(built, task)
+            result = built.run(task, session=session) if as_json else _show(built, task, session)
     if as_json:
         print_json(out, result_dict(result))
 
@@ -65,10 +72,10 @@ def _build(name: str, config: str | None) -> Any:
     return new(name, cfg, embeddings=emb, collection=coll)
 
 
-def _show(agent: Any, task: str) -> Any:
+def _show(agent: Any, task: str, session: str | None) -> Any:
     step_started = time.perf_counter()
     midline = False
-    for event in agent.stream(task):
+    for event in agent.stream(task, session=session):
         if event.kind == "text_delta":
             out.print(styled(event.text), end="", soft_wrap=True)
             midline = not event.text.endswith("\n")

@@ -46,6 +46,7 @@ __all__ = [
     "MetricsConfig",
     "ModelServiceConfig",
     "ModelServiceOptions",
+    "OTelConfig",
     "ObservabilityConfig",
     "PositiveDuration",
     "ProviderEntry",
@@ -519,6 +520,21 @@ class MetricsConfig(_Model):
         return value
 
 
+class OTelConfig(_Model):
+    """``observability.otel``: OpenTelemetry GenAI spans and metrics (needs the ``otel`` extra).
+
+    When enabled, config-built agents are instrumented and their events exported through the process's
+    tracer and meter providers, once per process. ``capture_content`` records prompts and completions on
+    the spans (off: never). ``service_name``: when the process has not configured OpenTelemetry yet,
+    aixpy installs SDK providers with this ``service.name`` (add exporters to them); a process that
+    configured its own providers keeps them.
+    """
+
+    enabled: bool = False
+    capture_content: bool = False
+    service_name: NonEmptyStr | None = None
+
+
 class LedgerConfig(_Model):
     """``observability.ledger``: where usage is recorded — a local SQLite file (default
     ``./.aixpy/usage.sqlite3``, safe for several processes on one machine) or Redis (``url``; shared by
@@ -550,6 +566,7 @@ class ObservabilityConfig(_Model):
     cost_alert_webhook: HttpURL | None = None
     llm_observability: LLMObservabilityConfig = Field(default_factory=LLMObservabilityConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    otel: OTelConfig = Field(default_factory=OTelConfig)
     ledger: LedgerConfig = Field(default_factory=LedgerConfig)
 
     @property
@@ -561,5 +578,5 @@ class ObservabilityConfig(_Model):
 
     @property
     def instruments(self) -> bool:
-        """Whether config-built models emit telemetry events (metrics or LLM observability on)."""
-        return self.metrics.enabled or self.llm_observability.enabled
+        """Whether config-built models emit telemetry events (metrics, OpenTelemetry or LLM observability on)."""
+        return self.metrics.enabled or self.otel.enabled or self.llm_observability.enabled

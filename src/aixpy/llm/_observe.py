@@ -3,8 +3,9 @@
 ``InstrumentedModel(BudgetedModel(<retry/fallback stack>))``: the budget wrapper sits outside the one
 retry loop (one reservation per call), and instrumentation outside it so a refused call is still an
 ``LLMEvent`` (``error="BudgetExceededError"``, no attempt). Nothing is wrapped while the block is at its
-defaults. One ledger is opened per ledger config and process, and the Prometheus endpoint is started
-once per process (:func:`aixpy.telemetry.enable_prometheus`).
+defaults. One ledger is opened per ledger config and process, the Prometheus endpoint is started
+once per process (:func:`aixpy.telemetry.enable_prometheus`), and so is the OpenTelemetry exporter
+(``observability.otel``: :func:`aixpy.telemetry.otel.configure_otel`).
 """
 
 from __future__ import annotations
@@ -57,6 +58,10 @@ def observe(model: ChatModel, agent: str, obs: ObservabilityConfig | None) -> Ch
         from aixpy.telemetry import enable_prometheus
 
         enable_prometheus(port=obs.metrics.port, addr=obs.metrics.host)
+    if obs.otel.enabled:
+        from aixpy.telemetry.otel import configure_otel
+
+        configure_otel(capture_content=obs.otel.capture_content, service_name=obs.otel.service_name)
     if obs.instruments:
         model = InstrumentedModel(model)
     return model

@@ -23,7 +23,7 @@ semantic-convention spans and metrics.
 Who emits them: instrumentation is a policy, so a *wrapper* emits, never a provider —
 :class:`~aixpy.llm.policies.InstrumentedModel`, :class:`~aixpy.embeddings.policies.InstrumentedEmbeddings`,
 :class:`~aixpy.vectorstores.instrumented.InstrumentedStore` /
-:class:`~aixpy.vectorstores.instrumented.InstrumentedCollection`; the agents layer will emit
+:class:`~aixpy.vectorstores.instrumented.InstrumentedCollection`; every agent run emits
 :class:`AgentRunEvent`, :class:`AgentStepEvent` and :class:`ToolCallEvent`. With nobody listening (no
 subscriber, no ``on_event``) a wrapper calls straight through: no clock read, no event built.
 

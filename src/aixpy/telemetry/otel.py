@@ -35,6 +35,7 @@ imports ``opentelemetry`` (an import-linter contract).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -42,7 +43,7 @@ from aixpy.errors import MissingDependencyError
 from aixpy.telemetry.events import AgentRunEvent, EmbeddingEvent, Event, LLMEvent, ToolCallEvent
 from aixpy.telemetry.hub import capture_content, subscribe
 
-__all__ = ["OTelExporter", "enable_otel", "provider_name"]
+__all__ = ["OTelExporter", "configure_otel", "enable_otel", "provider_name"]
 
 _PROVIDER_NAMES = {"gemini": "gcp.gemini", "vertexai": "gcp.vertex_ai", "xai": "x_ai", "huggingface": "huggingface",
                    "azure": "azure.ai.openai"}
@@ -171,3 +172,37 @@ def enable_otel(tracer_provider: Any = None, meter_provider: Any = None, *,
                 capture_content: bool = False) -> OTelExporter:
     """Start exporting every telemetry event to OpenTelemetry; ``.stop()`` the result to end."""
     return OTelExporter(tracer_provider, meter_provider, capture_content=capture_content).start()
+
+
+_configured: dict[tuple[bool, str | None], OTelExporter] = {}
+_lock = threading.Lock()
+
+
+def configure_otel(*, capture_content: bool = False, service_name: str | None = None) -> OTelExporter:
+    """What ``observability.otel`` turns on, once per process and setting: :func:`enable_otel` on the
+    global providers. With ``service_name``, a process whose global providers are still OpenTelemetry's
+    defaults (nothing configured) first gets SDK providers with that ``service.name`` resource (the
+    application adds its exporters to them); providers the application set are kept."""
+    key = (capture_content, service_name)
+    with _lock:
+        exporter = _configured.get(key)
+        if exporter is None:
+            trace, metrics = _otel()
+            if service_name is not None:
+                _install_providers(trace, metrics, service_name)
+            exporter = _configured[key] = enable_otel(capture_content=capture_content)
+    return exporter
+
+
+def _install_providers(trace: Any, metrics: Any, service_name: str) -> None:
+    try:
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider
+    except ImportError as e:
+        raise MissingDependencyError("opentelemetry-sdk", "pip install 'aixpy[otel]'") from e
+    resource = Resource.create({"service.name": service_name})
+    if type(trace.get_tracer_provider()).__name__ in ("ProxyTracerProvider", "NoOpTracerProvider"):
+        trace.set_tracer_provider(TracerProvider(resource=resource))
+    if type(metrics.get_meter_provider()).__name__ in ("_ProxyMeterProvider", "NoOpMeterProvider"):
+        metrics.set_meter_provider(MeterProvider(resource=resource))
