@@ -31,7 +31,8 @@ from aixpy.vectorstores.base import BaseCollection
 from aixpy.vectorstores.types import Document
 
 RAY = Path(sys.executable).with_name("ray")
-WORDS = ["alpha", "beta", "gamma", "delta", "vector", "store", "embedding", "cluster", "node", "worker", "ray", "chunk", "index", "file", "document"]
+WORDS = ("alpha", "beta", "gamma", "delta", "vector", "store", "embedding", "cluster", "node", "worker",
+         "ray", "chunk", "index", "file", "document")
 
 
 def _free_port() -> int:
