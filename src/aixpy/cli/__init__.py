@@ -166,6 +166,12 @@ def index(
     tag: Annotated[list[str] | None, typer.Option(
         "--tag", help="Tag added to every chunk (repeatable).", show_default=False)] = None,
     as_json: JsonOpt = False,
+    engine: Annotated[str, typer.Option(
+        "--engine", help="local (this process) or ray (read, chunk and embed on a Ray cluster; needs "
+        "aixpy[ray] and a server-mode store).")] = "local",
+    address: Annotated[str | None, typer.Option(
+        "--address", help="Ray cluster address with --engine ray (default: start a local one).",
+        show_default=False)] = None,
 ) -> None:
     """Index documents: load, chunk, embed and upsert. Unchanged files are skipped (content hash);
     chunks of files deleted under PATH are removed (unless --no-prune)."""
@@ -179,13 +185,26 @@ def index(
                             f"{overlap}")
         extra = _parse_meta(meta or [])
         rt = resolve(config, store=store)
+        if engine not in ("local", "ray"):
+            raise UserError(f"--engine takes local or ray, got {engine!r}")
+        if address is not None and engine != "ray":
+            raise UserError("--address needs --engine ray")
+        if engine == "ray":
+            from aixpy.rag.ray_engine import check_store
+
+            check_store(rt.store_config())
         t0 = time.perf_counter()
         with rt.open_embedder() as emb, rt.writing_store(on_wait=_waiting_for_lock) as vs:
             coll = _open_checked(rt, vs, emb, collection, "index run")
             indexer = Indexer(emb, coll, chunk_size=chunk_size, overlap=overlap, prune=not no_prune, force=force,
                               metadata=extra, tags=tag or [])
             with _progress(quiet=as_json) as progress:
-                report = indexer.index_path(path, progress=progress)
+                if engine == "ray":
+                    from aixpy.rag.ray_engine import RayOptions, index_path_ray
+
+                    report = index_path_ray(indexer, path, rt.embeddings, RayOptions(address), progress)
+                else:
+                    report = indexer.index_path(path, progress=progress)
             total, chunks = coll.count(), coll.count(CHUNKS)
         elapsed = time.perf_counter() - t0
     if as_json:

@@ -108,21 +108,24 @@ def _walk(root: Path) -> list[tuple[Path, bool]]:
     return list(walk(root))
 
 
-def run_sync(plan: Plan[Step, Any, Out], coll: BaseCollection, embedder: EmbeddingService) -> Out:
+def run_sync(plan: Plan[Step, Any, Out], coll: BaseCollection, embedder: EmbeddingService,
+             reader: Callable[..., Any] = Reader, io_override: dict[str, Callable[..., Any]] | None = None) -> Out:
     """Drive the plan with blocking calls; embeddings run in one worker thread so the plan can write
-    the previous batch while the next is embedded."""
-    readers: list[Reader[Any]] = []
+    the previous batch while the next is embedded. ``reader`` makes the reader of a ``read`` step
+    (anything with ``get()`` and ``close()``), ``io_override`` replaces steps' I/O (the Ray engine reads and
+    embeds on its cluster)."""
+    readers: list[Any] = []
 
-    def read(*args: Any) -> Reader[Any]:
-        readers.append(Reader(*args))
+    def read(*args: Any) -> Any:
+        readers.append(reader(*args))
         return readers[-1]
 
     with ThreadPoolExecutor(1, thread_name_prefix="aixpy-embed") as pool:
         io: dict[str, Callable[..., Any]] = {
             "get": coll.get, "upsert": coll.upsert, "upsert_batch": coll.upsert_batch, "delete": coll.delete,
             "count": coll.count, "dims": embedder.dimensions, "walk": _walk, "read": read,
-            "next": Reader.get, "embed": lambda texts: pool.submit(embedder.embed_array, texts),
-            "wait": Future.result,
+            "next": lambda r: r.get(), "embed": lambda texts: pool.submit(embedder.embed_array, texts),
+            "wait": Future.result, **(io_override or {}),
         }
         try:
             return run(plan, lambda s: io[s.kind](*s.args))

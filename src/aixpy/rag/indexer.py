@@ -35,7 +35,7 @@ from aixpy.rag._search import search_query
 from aixpy.rag.chunking import check_sizes
 from aixpy.rag.loaders import LoadOptions, SourceFile, load_file
 from aixpy.rag.manifest import CHUNKS, Signature
-from aixpy.rag.tokens import default_chunk_size, token_counter_for
+from aixpy.rag.tokens import TokenCounter, default_chunk_size, token_counter_for
 from aixpy.vectorstores.base import BaseCollection
 from aixpy.vectorstores.filters import Filter
 from aixpy.vectorstores.types import Document, QueryResult, UpsertResult
@@ -198,6 +198,64 @@ class _Run:
             self.progress("embed", self.chunks_done, max(self.planned, self.chunks_done))
 
 
+@dataclass(frozen=True, slots=True)
+class FileJob:
+    """How one run turns a file into its chunk documents: plain data, so the Ray engine ships it to
+    its workers (which measure tokens with their own copy of the model's tokenizer)."""
+
+    base: Path
+    root: str
+    markers: dict[str, tuple[Any, Any]]
+    force: bool
+    signature: str
+    model: str
+    chunk_size: int
+    overlap: int
+    metadata: dict[str, Any]
+    tags: list[str]
+    load_options: LoadOptions
+
+    def prepare(self, path: Path, counter: TokenCounter) -> _File:
+        """Load, compare with the file's marker, chunk."""
+        try:
+            src = load_file(path, self.base, self.load_options)
+        except (InvalidInputError, MissingDependencyError, OSError) as e:
+            return _File(path, "skip", reason=str(e))
+        key = file_key(src.path)
+        if not self.force and self.markers.get(f"{key}:0") == (src.sha256, self.signature):
+            return _File(path, "unchanged")
+        chunks, warnings = chunk_file(src, counter, self.chunk_size, self.overlap)
+        return _File(path, "changed", key=key, docs=self.documents(src, key, chunks), warnings=warnings)
+
+    def documents(self, src: SourceFile, key: str, chunks: list[FileChunk]) -> list[Document]:
+        docs: list[Document] = []
+        base = {**src.metadata, **self.metadata}
+        for c in chunks:
+            meta: dict[str, Any] = {**base, **c.metadata, "source": src.source, "path": str(src.path),
+                                    "root": self.root, "chunk": c.index, "start": c.start, "end": c.end,
+                                    "tokens": c.tokens}
+            docs.append(Document(id=f"{key}:{c.index}", content=c.text, metadata=meta,
+                                 embedding_model=self.model, tags=list(self.tags)))
+        if docs:
+            docs[0].metadata.update(file_sha256=src.sha256, file_chunks=len(chunks), index_signature=self.signature)
+        return docs
+
+
+class Prepare:
+    """The reader's ``prepare``: :meth:`FileJob.prepare` with this process's tokenizer, counting the
+    chunks planned (``count`` alone for a file prepared elsewhere)."""
+
+    def __init__(self, job: FileJob, counter: TokenCounter, state: _Run) -> None:
+        self.job, self.counter, self._state = job, counter, state
+
+    def __call__(self, path: Path) -> _File:
+        return self.count(self.job.prepare(path, self.counter))
+
+    def count(self, item: _File) -> _File:
+        self._state.planned += len(item.docs)
+        return item
+
+
 class Indexer:
     """Load, chunk (in the embedding model's tokens), embed in batches and upsert the files under a path.
 
@@ -251,6 +309,7 @@ class Indexer:
         self._writes = _Writes()
         # a write holds at most batch_size chunks of one file: a hole a killed write leaves is narrower
         self._window = max(_PROBE, batch_size)
+        self.in_flight = 1
 
     def index_path(self, path: str | Path, progress: Progress | None = None) -> IndexReport:
         return run_sync(self._plan(Path(path), progress), self.collection, self.embedder)
@@ -299,8 +358,9 @@ class Indexer:
         for i in range(0, len(keys), _PROBE):
             for d in (yield step("get", keys[i : i + _PROBE])):
                 markers[d.id] = (d.metadata.get("file_sha256"), d.metadata.get("index_signature"))
-        reader = yield step("read", files, lambda p: self._prepare(p, base, str(root), markers, state),
-                            lambda f: len(f.docs), self.read_ahead)
+        job = FileJob(base, str(root), markers, self.force, self._signature, self.embedder.model(), self.chunk_size,
+                      self.overlap, self.metadata, self.tags, self.load_options)
+        reader = yield step("read", files, Prepare(job, self.counter, state), lambda f: len(f.docs), self.read_ahead)
         yield from self._embed_and_store(reader, state)
         gone = sorted(set(rec.files) - set(present))
         if self.prune and gone:
@@ -311,51 +371,39 @@ class Indexer:
             self._writes.done()
         return report
 
-    def _prepare(self, path: Path, base: Path, root: str, markers: dict[str, tuple[Any, Any]], state: _Run) -> _File:
-        """Load, compare with the file's marker, chunk (in the reader thread)."""
-        try:
-            src = load_file(path, base, self.load_options)
-        except (InvalidInputError, MissingDependencyError, OSError) as e:
-            return _File(path, "skip", reason=str(e))
-        key = file_key(src.path)
-        if not self.force and markers.get(f"{key}:0") == (src.sha256, self._signature):
-            return _File(path, "unchanged")
-        chunks, warnings = chunk_file(src, self.counter, self.chunk_size, self.overlap)
-        docs = self._documents(src, key, chunks, root)
-        state.planned += len(docs)
-        return _File(path, "changed", key=key, docs=docs, warnings=warnings)
-
-    def _documents(self, src: SourceFile, key: str, chunks: list[FileChunk], root: str) -> list[Document]:
-        docs: list[Document] = []
-        base = {**src.metadata, **self.metadata}
-        for c in chunks:
-            meta: dict[str, Any] = {**base, **c.metadata, "source": src.source, "path": str(src.path), "root": root,
-                                    "chunk": c.index, "start": c.start, "end": c.end, "tokens": c.tokens}
-            docs.append(Document(id=f"{key}:{c.index}", content=c.text, metadata=meta,
-                                 embedding_model=self.embedder.model(), tags=list(self.tags)))
-        if docs:
-            docs[0].metadata.update(file_sha256=src.sha256, file_chunks=len(chunks), index_signature=self._signature)
-        return docs
-
     def _embed_and_store(self, reader: Any, state: _Run) -> Plan[Step, Any, None]:
-        """Batches of ``batch_size`` chunks across files; batch k+1 is embedded while batch k is written.
+        """Batches of ``batch_size`` chunks across files; batch k+1 is embedded while batch k is written
+        (up to ``in_flight`` batches are embedded at once: the Ray engine's actors embed several).
 
         Per file: chunks 1..n are written, then the stale tail (n and up) is deleted, then chunk 0 (the
         "file is indexed" marker), in the write of the next batch: a run killed anywhere leaves an old
         or missing marker, so the file is redone."""
         heads: Batch = []
-        prev: tuple[Batch, list[_Job]] = ([], [])
+        done: tuple[Batch, list[_Job]] = ([], [])  # embedded, not yet written
+        flying: deque[tuple[Batch, list[_Job], list[Document], Any]] = deque()
         more = True
         while more:
             batch, ending, more = yield from self._gather(reader, state)
-            handle = (yield step("embed", [d.content for d, _ in batch])) if batch else None
-            heads = yield from self._flush(*prev, heads, state)
-            if handle is not None:
-                for (d, _), v in zip(batch, (yield step("wait", handle)), strict=True):
-                    d.embedding = v
-            prev = (batch, ending)
-        heads = yield from self._flush(*prev, heads, state)
+            # a reader may hand over chunks already embedded
+            todo = [d for d, _ in batch if d.embedding is None]
+            flying.append((batch, ending, todo, (yield step("embed", [d.content for d in todo])) if todo else None))
+            heads = yield from self._flush(*done, heads, state)
+            done = ([], [])
+            if len(flying) >= self.in_flight:
+                done = yield from self._landed(flying.popleft())
+        while flying:
+            heads = yield from self._flush(*done, heads, state)
+            done = yield from self._landed(flying.popleft())
+        heads = yield from self._flush(*done, heads, state)
         yield from self._flush([], [], heads, state)
+
+    @staticmethod
+    def _landed(flight: tuple[Batch, list[_Job], list[Document], Any]) -> Plan[Step, Any, tuple[Batch, list[_Job]]]:
+        batch, ending, todo, handle = flight
+        if handle is not None:
+            for d, v in zip(todo, (yield step("wait", handle)), strict=True):
+                d.embedding = v
+        return batch, ending
 
     def _gather(self, reader: Any, state: _Run) -> Plan[Step, Any, tuple[Batch, list[_Job], bool]]:
         """The next batch of chunks (body chunks first, each file's chunk 0 last) and the files whose
