@@ -216,6 +216,7 @@ def test_public_surface() -> None:
         "embeddings",
         "vectorstore",
         "observability",
+        "serve",
     }
 
 

@@ -20,7 +20,7 @@ from aixpy.config import AixpyConfig, load_config_str
 PASSWORD = "Pa55w0rdSecretValue"
 URL = f"https://user:{PASSWORD}@db.example.com:6333/path"
 MODULES = ("aixpy.config._base", "aixpy.config.embeddings", "aixpy.config.stores", "aixpy.config.llm",
-           "aixpy.config.models")
+           "aixpy.config.models", "aixpy.config.serve")
 
 # the fewest keys that make each model valid; the test fails for a model missing here
 MINIMAL: dict[str, dict[str, Any]] = {
@@ -54,6 +54,8 @@ MINIMAL: dict[str, dict[str, Any]] = {
     "QdrantStoreConfig": {},
     "RetrievalConfig": {},
     "RetryConfig": {},
+    "ServeConfig": {},
+    "ServeKeyConfig": {"name": "k", "sha256": "0" * 64},
     "TEIEmbeddingsConfig": {"endpoint": "http://tei:8080"},
     "ToolConfig": {"name": "t"},
     "VectorStoreConfig": {},

@@ -82,6 +82,16 @@ serve:
 {extra}"""
 
 
+@pytest.fixture(autouse=True)
+def no_leftover_subscribers() -> Iterator[None]:
+    """A server turns its Prometheus subscription off when it stops: nothing leaks into later tests."""
+    from aixpy import telemetry
+
+    before = telemetry.subscribers()
+    yield
+    assert telemetry.subscribers() == before, "the server left a global telemetry subscriber behind"
+
+
 @pytest.fixture
 def upstream() -> Iterator[LoopbackHTTPServer]:
     with LoopbackHTTPServer(name="serve-upstream") as srv:

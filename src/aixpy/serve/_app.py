@@ -177,17 +177,23 @@ async def _server_error(request: Request, exc: Exception) -> Response:
     return _error(exc)
 
 
-def _enable_metrics() -> Any:
+def _enable_metrics() -> tuple[Any, bool]:
+    """The process's Prometheus metrics (subscribed), and whether this call turned them on."""
     try:
         from aixpy.telemetry.prometheus import enable_prometheus
     except ImportError:
-        return None
-    return enable_prometheus()
+        return None, False
+    from aixpy.telemetry import subscribers
+
+    before = subscribers()
+    metrics = enable_prometheus()
+    return metrics, metrics not in before
 
 
 def create_app(config: AixpyConfig) -> Starlette:
     """The ASGI app serving ``config`` (no CORS middleware: browsers from other origins are not served)."""
     gateway = Gateway(config)
+    metrics, turned_on = _enable_metrics()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -195,6 +201,8 @@ def create_app(config: AixpyConfig) -> Starlette:
             yield
         finally:
             await gateway.aclose()
+            if turned_on:  # leave the process as it was: metrics this app switched on go off with it
+                metrics.unsubscribe()
 
     routes = [
         Route("/v1/chat/completions", _chat, methods=["POST"]),
@@ -207,7 +215,7 @@ def create_app(config: AixpyConfig) -> Starlette:
     app = Starlette(routes=routes, lifespan=lifespan,
                     exception_handlers={404: _not_found, 405: _not_found, 500: _server_error})
     app.state.gateway = gateway
-    app.state.metrics = _enable_metrics()
+    app.state.metrics = metrics
     return app
 
 
