@@ -60,7 +60,8 @@ def test_services_healthchecks_and_named_volumes() -> None:
         assert service["healthcheck"]["test"], name
     declared = set(doc["volumes"])
     used = {v.split(":")[0] for s in services.values() for v in s.get("volumes", []) if not v.startswith(".")}
-    assert used == declared and len(declared) == 6
+    assert used == declared
+    assert len(declared) == 6
     assert services["aixpy"]["build"]["dockerfile"] == "deploy/Dockerfile"
     for dep, cond in services["aixpy"]["depends_on"].items():
         assert cond == {"condition": "service_healthy"}, dep
@@ -80,7 +81,8 @@ def test_no_secret_is_written_in_the_files() -> None:
     env = _compose()["services"]["aixpy"]["environment"]
     assert all(str(v).startswith("${") for v in env.values())
     text = (DEPLOY / "aixpy.yaml").read_text()
-    assert "sha256: \"${AIXPY_CLIENT_KEY_SHA256}\"" in text and "${POSTGRES_PASSWORD}" in text
+    assert "sha256: \"${AIXPY_CLIENT_KEY_SHA256}\"" in text
+    assert "${POSTGRES_PASSWORD}" in text
 
 
 def test_the_compose_config_loads_and_builds(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -94,7 +96,8 @@ def test_the_compose_config_loads_and_builds(monkeypatch: pytest.MonkeyPatch) ->
     assert cfg.unresolved_variables == {}
     assert {k.name for k in cfg.serve.api_keys} == {"default", "prometheus"}
     assert [p.provider for p in cfg.agents[0].providers] == ["ollama"]
-    assert cfg.embeddings is not None and cfg.vectorstore is not None
+    assert cfg.embeddings is not None
+    assert cfg.vectorstore is not None
     model = llm.new(cfg.agents[0], services=cfg)
     assert "http://ollama:11434" in repr(model)
     assert embeddings.new(cfg.embeddings).dimensions() == cfg.vectorstore.embedding_dimensions == 1024
@@ -108,7 +111,8 @@ def test_prometheus_config_passes_promtool(tmp_path: Path) -> None:
     job = config["scrape_configs"][0]
     assert job["static_configs"][0]["targets"] == ["aixpy:8000"]
     secret = job["authorization"]["credentials_file"]
-    assert secret == "/run/secrets/aixpy_metrics_key" and "aixpy_metrics_key" in _compose()["secrets"]
+    assert secret == "/run/secrets/aixpy_metrics_key"
+    assert "aixpy_metrics_key" in _compose()["secrets"]
     job["authorization"]["credentials_file"] = str(tmp_path / "key")  # where Compose mounts the secret
     (tmp_path / "key").write_text("k")
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))

@@ -54,8 +54,11 @@ def _final() -> tuple[Stage, Stage]:
 
 def test_shape_multi_stage_slim_non_root_no_build_tools() -> None:
     build, final = _final()
-    assert build.name == "build" and final.name is None
-    assert build.base == final.base and final.base.startswith("python:") and "-slim" in final.base
+    assert build.name == "build"
+    assert final.name is None
+    assert build.base == final.base
+    assert final.base.startswith("python:")
+    assert "-slim" in final.base
     (user,) = final.all("USER")
     assert user.split(":")[0] not in ("root", "0")
     assert final.exec_form("CMD") == ["aixpy", "serve", "--host", "0.0.0.0"]
@@ -88,7 +91,8 @@ def image_env(tmp_path: Path) -> dict[str, str]:
     (warm,) = [r for r in build.all("RUN") if "embed(" in r]
     subprocess.run(["sh", "-c", mapped(warm)], env=warm_env, check=True, timeout=120)
     env = {**base, **{k: mapped(v) for k, v in final.env().items()}}
-    assert env["AIXPY_CACHE_DIR"] == str(cache) and env["HOME"] == str(home)
+    assert env["AIXPY_CACHE_DIR"] == str(cache)
+    assert env["HOME"] == str(home)
     return env
 
 
