@@ -31,7 +31,11 @@ OpenAI shape and carry no upstream body, URL, key or stack trace.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import threading
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from aixpy.errors import ConfigError, MissingDependencyError
@@ -80,6 +84,29 @@ def run(config: AixpyConfig, *, config_path: str | None = None, host: str | None
         if config_path is None:
             raise ConfigError("--workers > 1 needs a config file (each worker process loads it)", path="serve.workers")
         os.environ["AIXPY_CONFIG"] = str(config_path)
-        uvicorn.run("aixpy.serve._app:app_from_env", factory=True, workers=workers, **options)  # type: ignore[arg-type]
+        with _sigterm_exits_0():
+            uvicorn.run("aixpy.serve._app:app_from_env", factory=True, workers=workers, **options)  # type: ignore[arg-type]
         return
-    uvicorn.run(create_app(config), **options)  # type: ignore[arg-type]
+    app = create_app(config)
+    with _sigterm_exits_0():
+        uvicorn.run(app, **options)  # type: ignore[arg-type]
+
+
+def _exit_0(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
+@contextlib.contextmanager
+def _sigterm_exits_0() -> Iterator[None]:
+    """A SIGTERM ends the process with status 0 rather than by the signal. uvicorn handles SIGTERM itself while
+    it serves (stop accepting, drain for ``timeout_graceful_shutdown``), then restores the handler it found and
+    raises the signal again: with this handler that re-raise is a clean exit, so a drained shutdown reports
+    success to the process manager, not death by SIGTERM (143)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _exit_0)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

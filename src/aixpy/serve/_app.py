@@ -7,7 +7,7 @@ import json
 import os
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import anyio
@@ -75,7 +75,9 @@ async def _chat(request: Request) -> Response:
 class _SSEResponse(Response):
     """A chat stream as SSE, driven from :meth:`__call__` alone (one task, so the stream's context variables
     stay in the context they were set in). A failure before the first event is a plain HTTP error; after
-    it, an SSE ``error`` event."""
+    it, an SSE ``error`` event. A client that hangs up stops it: a watcher task waits for
+    ``http.disconnect`` and cancels the streaming (which stays in this task), and the aixpy stream is closed,
+    so the upstream connection is released instead of read to its end for nobody."""
 
     def __init__(self, stream: AsyncChatStream, writer: wire.ChunkWriter) -> None:
         self.status_code, self.background = 200, None
@@ -85,21 +87,38 @@ class _SSEResponse(Response):
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         try:
-            try:
-                first: StreamEvent | None = await anext(self.stream, None)
-            except Exception as e:
-                await _error(e)(scope, receive, send)
-                return
-            await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
-            async for chunk in _chunks(self.stream, first, self.writer):
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(_cancel_on_disconnect, receive, tg.cancel_scope)
+                await self._send(scope, receive, send)
+                tg.cancel_scope.cancel()  # done: stop the watcher
         finally:
-            await self.stream.aclose()
+            with anyio.CancelScope(shield=True):  # closing must happen even when the task is being cancelled
+                await self.stream.aclose()
+
+    async def _send(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            first: StreamEvent | None = await anext(self.stream, None)
+        except Exception as e:
+            await _error(e)(scope, receive, send)
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+        async with contextlib.aclosing(_chunks(self.stream, first, self.writer)) as chunks:
+            async for chunk in chunks:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _cancel_on_disconnect(receive: Any, scope: anyio.CancelScope) -> None:
+    """Cancel ``scope`` when the client disconnects (the request body has been read: only that can come)."""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            scope.cancel()
+            return
 
 
 async def _chunks(stream: AsyncChatStream, first: StreamEvent | None,
-                  writer: wire.ChunkWriter) -> AsyncIterator[bytes]:
+                  writer: wire.ChunkWriter) -> AsyncGenerator[bytes]:
     try:
         yield writer.start()
         if first is not None:
