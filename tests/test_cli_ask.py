@@ -95,3 +95,25 @@ def test_streams_then_prints_the_cited_sources(indexed: Path, monkeypatch: pytes
     assert re.fullmatch(r"  \[\d+\] gardening\.md#0  score 0\.\d{3}", lines[2])
     assert "cites [9]" in result.stderr
     assert (indexed / ".aixpy" / "sessions" / "s1.json").is_file()
+
+
+def test_session_in_redis_from_the_config(indexed: Path, tmp_path: Path, redis_url: str, redis_prefix: str) -> None:
+    """A ``sessions:`` block sends ``--session`` to Redis (not ./.aixpy/sessions); env var fallback unused."""
+    from aixpy.agents.sessions import RedisSessionStore
+    from aixpy.llm.types import AssistantMessage, UserMessage
+
+    config = tmp_path / "sessions.yaml"
+    config.write_text(f"sessions:\n  backend: redis\n  url: {redis_url}\n  prefix: '{redis_prefix}'\n  ttl: 1h\n")
+    args = ["ask", WATER, "--store", "memory", "--model", "test", "--config", str(config), "--session", "r1"]
+    done = run([*args, "--json"], indexed, {"AIXPY_SESSIONS_REDIS_URL": ""})
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["answer"] == "ok"
+    store = RedisSessionStore(redis_url, prefix=redis_prefix)
+    kept = store.load("r1")
+    assert [type(m) for m in kept] == [UserMessage, AssistantMessage]
+    assert 0 < store.client.pttl(redis_prefix + "r1") <= 3_600_000
+    assert not (indexed / ".aixpy" / "sessions" / "r1.json").exists()
+    again = run(args, indexed)
+    assert again.returncode == 0, again.stderr
+    assert len(store.load("r1")) == 4
+    store.close()

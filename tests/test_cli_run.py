@@ -152,3 +152,54 @@ def test_a_bad_session_id_is_one_line_naming_the_flag(tmp_path: Path, monkeypatc
     assert r.exit_code == 2
     assert "--session '../etc' must be 1-128 letters" in r.stderr
     assert not (tmp_path / ".aixpy").exists()
+
+
+def test_session_store_from_the_config_redis_then_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        redis_url: str, redis_prefix: str) -> None:
+    """``sessions:`` picks the store of ``--session``, over $AIXPY_SESSIONS_REDIS_URL (the fallback)."""
+    from aixpy.agents.sessions import FileSessionStore, RedisSessionStore
+    from aixpy.llm import AssistantMessage, UserMessage
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AIXPY_SESSIONS_REDIS_URL", "redis://127.0.0.1:1/0")  # would fail if it were used
+    monkeypatch.setenv("SESSIONS_URL", redis_url)
+    (tmp_path / "aixpy.yaml").write_text(TEST_AGENT + f"sessions:\n  backend: redis\n  url: ${{SESSIONS_URL}}\n"
+                                                      f"  prefix: '{redis_prefix}'\n")
+    first = cli("run", "chat", "my name is Ada", "--session", "s1", "--json")
+    assert first.exit_code == 0, first.output
+    second = cli("run", "chat", "who am I", "--session", "s1")
+    assert second.exit_code == 0, second.output
+    store = RedisSessionStore(redis_url, prefix=redis_prefix)
+    assert store.load("s1") == [UserMessage("my name is Ada"), AssistantMessage("ok"), UserMessage("who am I"),
+                                AssistantMessage("ok")]
+    assert store.client.pttl(redis_prefix + "s1") == -1  # no ttl configured: kept until cleared
+    store.close()
+    assert not (tmp_path / ".aixpy").exists()
+
+    # backend: file with its own path and a small budget: only the latest turn fits
+    (tmp_path / "aixpy.yaml").write_text(TEST_AGENT + "sessions:\n  path: convos\n  max_tokens: 12\n")
+    for task in ("my name is Ada", "who am I"):
+        r = cli("run", "chat", task, "--session", "s2", "--json")
+        assert r.exit_code == 0, r.output
+    assert FileSessionStore(tmp_path / "convos", max_tokens=None).load("s2") == [UserMessage("who am I"),
+                                                                               AssistantMessage("ok")]
+    assert not (tmp_path / ".aixpy" / "sessions").exists()
+
+
+def test_without_a_sessions_block_the_env_var_still_selects_redis(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                  redis_url: str) -> None:
+    from aixpy.agents.sessions import RedisSessionStore
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AIXPY_SESSIONS_REDIS_URL", redis_url)
+    (tmp_path / "aixpy.yaml").write_text(TEST_AGENT)
+    sid = f"env-{tmp_path.name}"[-100:]
+    r = cli("run", "chat", "hello", "--session", sid, "--json")
+    assert r.exit_code == 0, r.output
+    store = RedisSessionStore(redis_url)  # the default prefix, aixpy:session:
+    try:
+        assert len(store.load(sid)) == 2
+    finally:
+        store.clear(sid)
+        store.close()
+    assert not (tmp_path / ".aixpy").exists()

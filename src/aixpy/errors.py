@@ -38,6 +38,8 @@ exceptions are mapped once, at the boundary where they are caught, and chained w
         │   └── ModelLoadingError      the model is still loading (HF 503); ``retry_after`` = estimate
         ├── InvalidRequestError        400/404/422: the provider rejected the request
         ├── ResponseFormatError        the provider answered with something we cannot parse
+        │   └── InvalidToolArgumentsError  a tool call's arguments are not a JSON object;
+        │                                  carries ``tool_name`` and ``tool_call_id`` (when known)
         ├── PartialBatchError          some sub-batches of a batch failed: ``failed`` indexes, their
         │                              errors, and the vectors of the texts that succeeded
         └── AllProvidersFailedError    every provider of a fallback chain failed; ``errors`` lists them
@@ -66,6 +68,7 @@ __all__ = [
     "EmbeddingMismatchError",
     "InvalidInputError",
     "InvalidRequestError",
+    "InvalidToolArgumentsError",
     "MissingDependencyError",
     "ModelLoadingError",
     "NotFoundError",
@@ -398,6 +401,20 @@ class InvalidRequestError(ProviderError):
 
 class ResponseFormatError(ProviderError):
     """The provider's answer could not be parsed."""
+
+
+class InvalidToolArgumentsError(ResponseFormatError):
+    """A tool call's arguments are not a JSON object (invalid JSON, or JSON that is not an object).
+
+    ``tool_name`` names the tool the model called; ``tool_call_id`` is the call's id when the reply
+    carried one (``None`` otherwise). An agent uses them to tell the model to correct its arguments.
+    """
+
+    def __init__(self, message: str, *, tool_name: str, tool_call_id: str | None = None,
+                 provider: str | None = None, model: str | None = None, body: str | None = None) -> None:
+        self.tool_name = tool_name
+        self.tool_call_id = tool_call_id
+        super().__init__(message, provider=provider, model=model, body=body)
 
 
 class AllProvidersFailedError(ProviderError):

@@ -21,7 +21,7 @@ from aixpy.agents import (
     ToolCallStarted,
     ToolResultEvent,
 )
-from aixpy.errors import ToolRetriesExceededError
+from aixpy.errors import InvalidToolArgumentsError, ResponseFormatError, ToolRetriesExceededError
 from aixpy.llm import ChatRequest, FunctionModel, TestModel, ToolMessage, Usage
 
 from ._scripts import calls
@@ -268,6 +268,30 @@ def test_invalid_json_arguments_from_the_wire_go_back_to_the_model() -> None:
 
     with pytest.raises(ToolRetriesExceededError):
         Agent("a", "", TestModel(broken, broken, default=None), tools=[Tool(add, max_errors=1)]).run("1+2")
+
+
+def test_bad_arguments_are_recognised_by_type_never_by_message() -> None:
+    """The typed error (with its ``tool_name``) goes back to the model whatever its message says; a plain
+    ResponseFormatError whose message merely looks like one propagates."""
+    replies: list[Any] = [InvalidToolArgumentsError("garbled reply", tool_name="add", tool_call_id="c1"),
+                          calls(("c2", "add", {"a": 1, "b": 2})), "3"]
+
+    def answer(request: ChatRequest) -> Any:
+        reply = replies.pop(0)
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
+
+    model = FunctionModel(answer)
+    assert Agent("a", "", model, tools=[add]).run("1+2").text == "3"
+    assert "garbled reply" in str(model.requests[1].messages[-1].content)
+
+    def lookalike(request: ChatRequest) -> Any:
+        raise ResponseFormatError("tool call 'add' has invalid JSON arguments: Expecting value")
+
+    with pytest.raises(ResponseFormatError) as info:
+        Agent("a", "", FunctionModel(lookalike), tools=[add]).run("1+2")
+    assert not isinstance(info.value, InvalidToolArgumentsError)
 
 
 def test_a_tool_over_its_timeout_is_an_error_result() -> None:

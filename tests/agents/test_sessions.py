@@ -194,3 +194,52 @@ def test_stored_history_is_trimmed_to_the_budget(tmp_path: Path) -> None:
     assert kept[-1] == AssistantMessage("answer 9")
     assert len(kept) < 20
     assert _tokens(kept) <= 30
+
+
+def test_default_store_from_a_sessions_block(tmp_path: Path, redis_url: str, redis_prefix: str) -> None:
+    from aixpy.config import SessionsConfig
+
+    files = default_store(SessionsConfig(path=str(tmp_path / "convos"), max_tokens=None),
+                          environ={"AIXPY_SESSIONS_REDIS_URL": redis_url})  # the block wins over the env var
+    assert isinstance(files, FileSessionStore)
+    assert (files.directory, files.max_tokens) == (tmp_path / "convos", None)
+    redis_store = default_store(SessionsConfig(backend="redis", url=redis_url, prefix=redis_prefix, ttl=90,
+                                               max_tokens=100))
+    assert isinstance(redis_store, RedisSessionStore)
+    assert (redis_store.prefix, redis_store.ttl, redis_store.max_tokens) == (redis_prefix, 90.0, 100)
+    redis_store.append("t", [UserMessage("hi")])
+    assert 0 < redis_store.client.pttl(redis_prefix + "t") <= 90_000
+    redis_store.close()
+    fallback = default_store(None, environ={"AIXPY_SESSIONS_REDIS_URL": f" {redis_url} "})
+    assert isinstance(fallback, RedisSessionStore)
+    fallback.close()
+    assert isinstance(default_store(None, environ={}), FileSessionStore)
+
+
+def test_an_agent_from_config_keeps_its_sessions_where_the_block_says(redis_url: str, redis_prefix: str) -> None:
+    from aixpy.config import load_config_str
+
+    cfg = load_config_str(f"agents:\n  - name: chat\n    model: test:scripted\n"
+                          f"sessions:\n  backend: redis\n  url: {redis_url}\n  prefix: '{redis_prefix}'\n")
+    with Agent.from_config(cfg.agent("chat"), config=cfg) as agent:
+        assert isinstance(agent.sessions, RedisSessionStore)
+        agent.run("one", session="c")
+        second = agent.run("two", session="c")
+        assert second.messages[0] == UserMessage("one")  # the history came from Redis
+    assert len(RedisSessionStore(redis_url, prefix=redis_prefix).load("c")) == 4
+    assert agent.owns_sessions
+
+
+def test_an_agent_closes_the_session_store_only_when_it_built_it() -> None:
+    closed: list[str] = []
+
+    class Spy(MemorySessionStore):
+        def close(self) -> None:
+            closed.append("closed")
+
+    Agent("a", "", TestModel("x"), sessions=Spy()).close()
+    assert closed == []  # a store passed in is the caller's
+    agent = Agent("a", "", TestModel("x"), sessions=Spy())
+    agent.owns_sessions = True
+    agent.close()
+    assert closed == ["closed"]

@@ -208,6 +208,7 @@ def test_public_surface() -> None:
         "ObservabilityConfig",
         "EmbeddingsConfig",
         "VectorStoreConfig",
+        "SessionsConfig",
     ):
         assert name in config_pkg.__all__
     assert AixpyConfig.model_fields.keys() == {
@@ -217,6 +218,7 @@ def test_public_surface() -> None:
         "vectorstore",
         "observability",
         "serve",
+        "sessions",
     }
 
 

@@ -20,7 +20,7 @@ from aixpy.config import AixpyConfig, load_config_str
 PASSWORD = "Pa55w0rdSecretValue"
 URL = f"https://user:{PASSWORD}@db.example.com:6333/path"
 MODULES = ("aixpy.config._base", "aixpy.config.embeddings", "aixpy.config.stores", "aixpy.config.llm",
-           "aixpy.config.models", "aixpy.config.serve")
+           "aixpy.config.models", "aixpy.config.serve", "aixpy.config.sessions")
 
 # the fewest keys that make each model valid; the test fails for a model missing here
 MINIMAL: dict[str, dict[str, Any]] = {
@@ -56,6 +56,7 @@ MINIMAL: dict[str, dict[str, Any]] = {
     "RetryConfig": {},
     "ServeConfig": {},
     "ServeKeyConfig": {"name": "k", "sha256": "0" * 64},
+    "SessionsConfig": {"backend": "redis", "url": "redis://localhost:6379/0"},
     "TEIEmbeddingsConfig": {"endpoint": "http://tei:8080"},
     "ToolConfig": {"name": "t"},
     "VectorStoreConfig": {},

@@ -11,6 +11,7 @@ import pytest
 from aixpy.errors import (
     InvalidInputError,
     InvalidRequestError,
+    InvalidToolArgumentsError,
     ProviderError,
     RateLimitError,
     ResponseFormatError,
@@ -405,3 +406,24 @@ def test_parse_models() -> None:
     assert am.parse_models(json.dumps(body).encode()) == ["claude-opus-4-1-20250805", "claude-3-5-haiku-20241022"]
     with pytest.raises(ResponseFormatError):
         am.parse_models({"models": []})
+
+
+def test_invalid_tool_arguments_raise_the_typed_error_naming_the_call() -> None:
+    events = stream(sse(
+        message_start(),
+        {"type": "content_block_start", "index": 0,
+         "content_block": {"type": "tool_use", "id": "toolu_7", "name": "search", "input": {}}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": '{"q": "a'}},
+        {"type": "content_block_stop", "index": 0},
+        *message_end("tool_use", 12)))
+    with pytest.raises(InvalidToolArgumentsError) as info:
+        fold_stream(events, provider="anthropic")
+    assert (info.value.tool_name, info.value.tool_call_id) == ("search", "toolu_7")
+    parser = am.StreamParser(json_tool="person")
+    parser.feed("content_block_start", json.dumps({"type": "content_block_start", "index": 0, "content_block": {
+        "type": "tool_use", "id": "toolu_8", "name": "person", "input": {}}}))
+    parser.feed("content_block_delta", json.dumps({"type": "content_block_delta", "index": 0, "delta": {
+        "type": "input_json_delta", "partial_json": "[1, 2]"}}))
+    with pytest.raises(InvalidToolArgumentsError) as answer:
+        parser.feed("content_block_stop", '{"type": "content_block_stop", "index": 0}')
+    assert (answer.value.tool_name, answer.value.tool_call_id) == ("person", "toolu_8")

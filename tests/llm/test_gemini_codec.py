@@ -12,6 +12,7 @@ from aixpy.errors import (
     AuthenticationError,
     InvalidInputError,
     InvalidRequestError,
+    InvalidToolArgumentsError,
     ProviderError,
     RateLimitError,
     ResponseFormatError,
@@ -528,3 +529,11 @@ def test_parse_models() -> None:
     assert gm.parse_models(body, method="generateContent") == ["gemini-2.5-flash"]
     with pytest.raises(ResponseFormatError):
         gm.parse_models({"data": []})
+
+
+def test_invalid_tool_arguments_raise_the_typed_error_naming_the_call() -> None:
+    body = candidate([{"functionCall": {"id": "fc-1", "name": "get_weather", "args": ["Rome"]}}], "STOP")
+    with pytest.raises(InvalidToolArgumentsError) as info:
+        gm.parse_response(body)
+    assert (info.value.tool_name, info.value.tool_call_id) == ("get_weather", "fc-1")
+    assert "not an object" in str(info.value)

@@ -7,7 +7,14 @@ from typing import Any
 
 import pytest
 
-from aixpy.errors import InvalidInputError, InvalidRequestError, ProviderError, ResponseFormatError, ServerError
+from aixpy.errors import (
+    InvalidInputError,
+    InvalidRequestError,
+    InvalidToolArgumentsError,
+    ProviderError,
+    ResponseFormatError,
+    ServerError,
+)
 from aixpy.llm.codecs import ollama as ol
 from aixpy.llm.codecs._common import error_for_code
 from aixpy.llm.types import (
@@ -276,3 +283,12 @@ def test_parse_tags() -> None:
     assert ol.parse_tags({"models": []}) == []
     with pytest.raises(ResponseFormatError):
         ol.parse_tags({"data": []})
+
+
+def test_invalid_tool_arguments_raise_the_typed_error_naming_the_call() -> None:
+    events = feed_all([{"model": "m", "message": {"role": "assistant", "content": "", "tool_calls": [
+        {"function": {"name": "get_time", "arguments": {"tz": "UTC"}}},
+        {"function": {"name": "f", "arguments": "{bad"}}]}, "done": False}, final()])
+    with pytest.raises(InvalidToolArgumentsError) as info:
+        fold_stream(events, provider="ollama")
+    assert (info.value.tool_name, info.value.tool_call_id, info.value.provider) == ("f", "call_1", "ollama")

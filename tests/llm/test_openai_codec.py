@@ -10,6 +10,7 @@ import pytest
 from aixpy.errors import (
     AuthenticationError,
     InvalidRequestError,
+    InvalidToolArgumentsError,
     ProviderError,
     RateLimitError,
     ResponseFormatError,
@@ -369,3 +370,19 @@ def test_parse_models() -> None:
     assert oc.parse_models({"models": [{"name": "llama3.1:8b"}]}) == ["llama3.1:8b"]
     with pytest.raises(ResponseFormatError):
         oc.parse_models({"data": "nope"})
+
+
+def test_invalid_tool_arguments_raise_the_typed_error_naming_the_call() -> None:
+    bad_args = fixture_json("openai_tools.json")
+    call = bad_args["choices"][0]["message"]["tool_calls"][1]
+    call["function"]["arguments"] = '{"timezone": "Eur'
+    with pytest.raises(InvalidToolArgumentsError) as info:
+        oc.parse_response(bad_args)
+    assert (info.value.tool_name, info.value.tool_call_id, info.value.provider) == (
+        "get_time", call["id"], "openai")
+    payloads = [chunk({"tool_calls": [{"index": 0, "id": "c9", "function": {"name": "lookup", "arguments": "[1]"}}]}),
+                chunk(finish="tool_calls")]
+    with pytest.raises(InvalidToolArgumentsError) as streamed:
+        fold(payloads)
+    assert (streamed.value.tool_name, streamed.value.tool_call_id) == ("lookup", "c9")
+    assert isinstance(streamed.value, ResponseFormatError)

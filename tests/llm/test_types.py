@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, Field, TypeAdapter
 
-from aixpy.errors import InvalidInputError, ResponseFormatError
+from aixpy.errors import InvalidInputError, InvalidToolArgumentsError, ResponseFormatError
 from aixpy.llm.types import (
     AssistantMessage,
     ChatRequest,
@@ -560,3 +560,13 @@ def test_types_import_is_light_and_aixpy_does_not_import_llm() -> None:
             "print(','.join(m for m in ('pydantic', 'httpx') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_parse_tool_arguments_raises_the_typed_error() -> None:
+    assert parse_tool_arguments("  ", name="f") == {}
+    with pytest.raises(InvalidToolArgumentsError) as info:
+        parse_tool_arguments('{"a": ', name="f", provider="p", call_id="c1")
+    assert (info.value.tool_name, info.value.tool_call_id, info.value.provider) == ("f", "c1", "p")
+    with pytest.raises(InvalidToolArgumentsError) as nameless_id:
+        parse_tool_arguments('"text"', name="g")
+    assert (nameless_id.value.tool_name, nameless_id.value.tool_call_id) == ("g", None)

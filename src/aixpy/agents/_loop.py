@@ -13,7 +13,6 @@ renamed ``<id>~<n>`` so that results still pair with their calls.
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections import Counter
 from collections.abc import Generator, Sequence
@@ -36,9 +35,9 @@ from aixpy.agents.tools import Tool, result_text
 from aixpy.errors import (
     AgentError,
     AgentTimeoutError,
+    InvalidToolArgumentsError,
     OutputValidationError,
     ProviderTimeoutError,
-    ResponseFormatError,
     ToolRetriesExceededError,
     UsageLimitExceededError,
 )
@@ -60,8 +59,6 @@ if TYPE_CHECKING:
     from aixpy.agents.agent import Agent
 
 __all__ = ["CallModel", "Emit", "PendingCall", "RunTools", "ToolOutcome", "plan"]
-
-_BAD_ARGS = re.compile(r"^tool call '(?P<name>[^']*)' (has invalid JSON arguments|arguments are a JSON)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,17 +200,14 @@ def _ask(run: _Run, request: ChatRequest, index: int, messages: list[Message],
         if run.deadline.expired:
             raise run.stop(AgentTimeoutError, f"the run's timeout ({run.agent.limits.timeout} s) passed") from e
         raise
-    except ResponseFormatError as e:
-        bad = _BAD_ARGS.match(str(e))
-        if bad is None:
-            raise
+    except InvalidToolArgumentsError as e:
         model = run.agent.model
         run.result.steps.append(Step(index, ChatResponse(finish_reason="error", model=model.model,
                                                          provider=model.provider)))
         messages.append(UserMessage(f"Your last reply had a tool call with bad arguments ({e}). Call the tool "
                                     "again with one valid JSON object."))
         yield Emit(StepFinished(run.result.steps[-1]))
-        _count_error(run, bad["name"], tools, e)
+        _count_error(run, e.tool_name, tools, e)
         return None
     return resp
 

@@ -71,7 +71,8 @@ class Agent(Generic[Deps]):
         limits: :class:`Limits` of each run.
         clock: where the run's deadline reads time (default: the model's clock).
         sessions: where ``session=`` conversations are kept (default:
-            :func:`aixpy.agents.sessions.default_store`, files under ``./.aixpy/sessions``).
+            :func:`aixpy.agents.sessions.default_store`: Redis at ``$AIXPY_SESSIONS_REDIS_URL`` when set,
+            else files under ``./.aixpy/sessions``; an agent built from a config uses its ``sessions:`` block).
     """
 
     def __init__(self, name: str, instructions: str = "", model: ChatModel | str = "", *,
@@ -111,6 +112,8 @@ class Agent(Generic[Deps]):
         self.max_tokens = max_tokens
         self.clock: Clock = clock or model.clock
         self._sessions = sessions
+        #: whether :meth:`close` closes the session store too (the agent built it from a ``sessions:`` block)
+        self.owns_sessions = False
 
     @property
     def sessions(self) -> SessionStore:
@@ -137,6 +140,8 @@ class Agent(Generic[Deps]):
             ts.close()
         if self.owns_model:
             self.model.close()
+        if self.owns_sessions and self._sessions is not None:
+            self._sessions.close()
 
     def __enter__(self) -> Agent[Deps]:
         return self

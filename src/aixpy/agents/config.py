@@ -68,10 +68,12 @@ def build(agent_config: AgentConfig, config: AixpyConfig | None = None, *, envir
     ``model_services``, ``embeddings`` and ``vectorstore``, and the file and lines for errors).
 
     ``environ``/``clock``/``options`` go to :func:`aixpy.llm.new`. ``embeddings``/``collection`` replace
-    the ones the ``retrieval:`` block would open from the config.
+    the ones the ``retrieval:`` block would open from the config. ``config``'s ``sessions:`` block, if
+    any, is where ``session=`` runs are kept (else :func:`aixpy.agents.sessions.default_store`'s default).
     """
     from aixpy import llm
     from aixpy.agents.agent import Agent
+    from aixpy.agents.sessions import default_store
 
     at = _path(agent_config, config)
     tools: list[Any] = [_tool(t, agent_config, config, f"{at}.tools[{i}]", embeddings, collection)
@@ -86,16 +88,21 @@ def build(agent_config: AgentConfig, config: AixpyConfig | None = None, *, envir
     timeout = agent_config.timeout.total_seconds() if agent_config.timeout is not None else None
     limits = Limits(timeout=timeout) if agent_config.max_iterations is None else \
         Limits(max_requests=agent_config.max_iterations, timeout=timeout)
+    sessions = default_store(config.sessions) if config is not None and config.sessions is not None else None
     try:
         agent: Agent[Any] = Agent(agent_config.name, agent_config.prompt or "", model, tools=tools,
                                   output_type=agent_config.output_schema, limits=limits,
-                                  temperature=agent_config.temperature, max_tokens=agent_config.max_tokens, clock=clock)
+                                  temperature=agent_config.temperature, max_tokens=agent_config.max_tokens, clock=clock,
+                                  sessions=sessions)
     except BaseException as e:
         model.close()
+        if sessions is not None:
+            sessions.close()
         if isinstance(e, InvalidInputError):
             raise ConfigError(str(e), **where(config, f"{at}.tools")) from e
         raise
     agent.owns_model = True
+    agent.owns_sessions = sessions is not None
     return agent
 
 

@@ -15,6 +15,10 @@ Stores:
   transaction;
 * :class:`MemorySessionStore`: in this process only, for tests.
 
+:func:`default_store` builds the store a config's ``sessions:`` block describes
+(:class:`~aixpy.config.SessionsConfig`: ``backend: file|redis``, ``path``, ``url``, ``ttl``,
+``max_tokens``); without that block, Redis at ``$AIXPY_SESSIONS_REDIS_URL`` when it is set, else files.
+
 History is trimmed to a token budget (``max_tokens``, estimated at 4 characters a token unless you give
 a ``count``): whole turns are dropped from the oldest, a turn being a user message and everything up to
 the next one, so an assistant's tool calls always keep their results and a tool result never loses its
@@ -34,14 +38,17 @@ import os
 import re
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from pydantic import TypeAdapter
 
 from aixpy.errors import InvalidInputError, MissingDependencyError, StoreError
 from aixpy.llm.types import AssistantMessage, Message, SystemMessage, TextPart, ToolMessage, UserMessage
+
+if TYPE_CHECKING:
+    from aixpy.config.sessions import SessionsConfig
 
 __all__ = [
     "DEFAULT_DIR",
@@ -171,6 +178,9 @@ class SessionStore(ABC):
         import anyio.to_thread
 
         await anyio.to_thread.run_sync(self.clear, session)
+
+    def close(self) -> None:  # noqa: B027 - optional hook, not abstract: most stores hold nothing
+        """Release the store's connections (a Redis client); nothing to do for files and memory."""
 
     @abstractmethod
     def _read(self, session: str) -> list[Message]: ...
@@ -326,11 +336,20 @@ class RedisSessionStore(SessionStore):
         self.client.close()
 
 
-def default_store() -> SessionStore:
-    """The store used when none is given: ``$AIXPY_SESSIONS_REDIS_URL`` in Redis if set, else files
-    under ``./.aixpy/sessions``."""
-    url = os.environ.get("AIXPY_SESSIONS_REDIS_URL", "").strip()
-    return RedisSessionStore(url) if url else FileSessionStore()
+def default_store(config: SessionsConfig | None = None, *, environ: Mapping[str, str] | None = None) -> SessionStore:
+    """The store a config's ``sessions:`` block describes (:class:`~aixpy.config.SessionsConfig`).
+
+    Without one (``None``): Redis at ``$AIXPY_SESSIONS_REDIS_URL`` (read from ``environ``, default
+    ``os.environ``) if set, else files under ``./.aixpy/sessions``.
+    """
+    if config is None:
+        url = (os.environ if environ is None else environ).get("AIXPY_SESSIONS_REDIS_URL", "").strip()
+        return RedisSessionStore(url) if url else FileSessionStore()
+    if config.backend == "redis":
+        assert config.url is not None  # SessionsConfig requires it
+        return RedisSessionStore(config.url, prefix=config.prefix, max_tokens=config.max_tokens,
+                                 ttl=config.ttl.total_seconds() if config.ttl is not None else None)
+    return FileSessionStore(config.path or DEFAULT_DIR, max_tokens=config.max_tokens)
 
 
 def session_plan(inner: Generator[Any, Any, Any], store: SessionStore, session: str,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from typing import Annotated, Any
 
@@ -34,8 +35,10 @@ def ask(
                                                     "for the local embedding model).", show_default=False)] = None,
     agentic: Annotated[bool, typer.Option("--agentic", help="Let the model call the retrieve tool as often as "
                                           "it needs, instead of one retrieval then one answer.")] = False,
-    session: Annotated[str | None, typer.Option(help="Continue this conversation (kept under "
-                                                "./.aixpy/sessions).", show_default=False)] = None,
+    session: Annotated[str | None, typer.Option(help="Continue this conversation (kept where the config's "
+                                                "sessions: block says, else in Redis at "
+                                                "$AIXPY_SESSIONS_REDIS_URL, else under ./.aixpy/sessions).",
+                                                show_default=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the answer, citations and passages as "
                                           "JSON.")] = False,
     timeout: Annotated[float, typer.Option(min=0.1, max=3600.0, help="Give up after this many seconds (the "
@@ -45,6 +48,7 @@ def ask(
     answer, then prints the cited sources. Nothing relevant found: says so, without asking the model."""
     from aixpy.agents.ask import AgenticAsker, Asker
     from aixpy.agents.result import Limits
+    from aixpy.agents.sessions import default_store
     from aixpy.cli import _errors, _open_checked, err, out
     from aixpy.cli._llm import resolve_model_and_agent
     from aixpy.cli._runtime import resolve
@@ -60,7 +64,9 @@ def ask(
             raise UserError("--model and --agent both choose the model: pass one")
         rt = resolve(config, store=store)
         llm_model, chosen = resolve_model_and_agent(model, agent, config, {})
-        with llm_model, rt.open_embedder() as emb, rt.open_store() as vs:
+        sessions = default_store(rt.sessions) if session is not None else None  # the config's, else the default
+        with llm_model, rt.open_embedder() as emb, rt.open_store() as vs, \
+                contextlib.closing(sessions) if sessions is not None else contextlib.nullcontext():
             name = rt.collection_name(collection)
             coll = _open_checked(rt, vs, emb, collection, "ask") if name in vs.list_collections() else None
             if coll is None or coll.count(CHUNKS) == 0:
@@ -68,7 +74,7 @@ def ask(
             cls = AgenticAsker if agentic else Asker
             asker = cls(llm_model, emb, coll, instructions=chosen.prompt if chosen is not None else None,
                         limit=limit, min_score=DEFAULT_MIN_SCORE if min_score is None else min_score,
-                        limits=Limits(timeout=timeout), timeout=timeout)
+                        limits=Limits(timeout=timeout), timeout=timeout, sessions=sessions)
             if as_json:
                 print_json(out, asker.ask(question, session=session).as_dict())
                 return

@@ -2,8 +2,9 @@
 
 The answer streams on stdout; tool calls (with their arguments), their results and timings, and each
 step's model, tokens and latency go to stderr. ``--json`` prints the whole run result instead.
-``--session ID`` continues that conversation (kept under ``./.aixpy/sessions``, or in Redis when
-``$AIXPY_SESSIONS_REDIS_URL`` is set) and keeps this run's messages in it when the run ends well.
+``--session ID`` continues that conversation (kept where the config's ``sessions:`` block says; without
+one, in Redis when ``$AIXPY_SESSIONS_REDIS_URL`` is set, else under ``./.aixpy/sessions``) and keeps this
+run's messages in it when the run ends well.
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ def run(
     task: Annotated[str, typer.Argument(help="What to do ('-' reads stdin).")],
     config: Annotated[str | None, typer.Option("--config", "-c", help="YAML config file.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the whole run result as JSON on stdout.")] = False,
-    session: Annotated[str | None, typer.Option(help="Continue this conversation (kept under ./.aixpy/sessions).",
+    session: Annotated[str | None, typer.Option(help="Continue this conversation (kept where the config's "
+                                                "sessions: block says, else in Redis at "
+                                                "$AIXPY_SESSIONS_REDIS_URL, else under ./.aixpy/sessions).",
                                                 show_default=False)] = None,
 ) -> None:
     """Run a configured agent: tool calls with their arguments, results and timings, live; then the answer."""

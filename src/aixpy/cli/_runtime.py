@@ -34,6 +34,7 @@ from aixpy.config.stores import (
 from aixpy.errors import ConfigError, UnknownProviderError, UserError
 
 if TYPE_CHECKING:
+    from aixpy.config.sessions import SessionsConfig
     from aixpy.embeddings.base import EmbeddingService
     from aixpy.vectorstores.base import BaseCollection, VectorStore
 
@@ -62,6 +63,8 @@ class Runtime:
     vectorstore: VectorStoreConfig
     # key path -> ${VAR}s not set, in provider blocks no provider selects (AixpyConfig.unresolved_variables)
     unresolved: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # the config's ``sessions:`` block; ``None``: $AIXPY_SESSIONS_REDIS_URL, else files (sessions.default_store)
+    sessions: SessionsConfig | None = None
 
     # ------------------------------------------------------------------ overrides
 
@@ -227,5 +230,5 @@ def resolve(config_path: str | None, *, store: str | None = None, provider: str 
     else:
         cfg = load_config(found)
         rt = Runtime(str(found), cfg.embeddings or EmbeddingsConfig(), cfg.vectorstore or default_vectorstore(),
-                     cfg.unresolved_variables)
+                     cfg.unresolved_variables, cfg.sessions)
     return rt.check_unresolved().with_store(store).with_embedder(provider, model)

@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from aixpy.config.loader import find_config, load_config, load_config_str, parse_config
     from aixpy.config.models import AixpyConfig
     from aixpy.config.serve import ServeConfig, ServeKeyConfig
+    from aixpy.config.sessions import SessionsConfig
     from aixpy.config.stores import (
         FirestoreStoreConfig,
         MemoryStoreConfig,
@@ -90,6 +91,7 @@ __all__ = [
     "RetryConfig",
     "ServeConfig",
     "ServeKeyConfig",
+    "SessionsConfig",
     "TEIEmbeddingsConfig",
     "ToolConfig",
     "VectorStoreConfig",
@@ -115,6 +117,7 @@ __getattr__, __dir__ = attach(__name__, attributes={
     ".loader": ("find_config", "load_config", "load_config_str", "parse_config"),
     ".models": ("AixpyConfig",),
     ".serve": ("ServeConfig", "ServeKeyConfig"),
+    ".sessions": ("SessionsConfig",),
     ".stores": ("FirestoreStoreConfig", "MemoryStoreConfig", "PgvectorStoreConfig", "QdrantStoreConfig",
                 "VectorStoreConfig"),
 })

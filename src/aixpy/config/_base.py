@@ -19,6 +19,7 @@ import types
 from collections.abc import Iterator, Mapping
 from datetime import timedelta
 from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -37,6 +38,7 @@ __all__ = [
     "ConfigValueError",
     "Duration",
     "PositiveDuration",
+    "RedisURL",
     "Seconds",
     "StrictModel",
     "cap_message",
@@ -188,6 +190,17 @@ PositiveDuration = Annotated[
     PlainSerializer(format_duration, return_type=str, when_used="json"),
 ]
 
+
+
+def _redis_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("redis", "rediss", "unix") or not (parts.hostname or parts.path):
+        raise ValueError(f"expected a redis URL such as redis://localhost:6379/0, got {redact(value)!r}")
+    return value
+
+
+RedisURL = Annotated[str, AfterValidator(_redis_url)]
+"""A ``redis://``, ``rediss://`` or ``unix://`` URL (its password is masked in reprs like any URL's)."""
 
 
 def _to_seconds(value: Any) -> Any:

@@ -23,13 +23,14 @@ from aixpy.config._base import (
     ConfigValueError,
     Duration,
     PositiveDuration,
+    RedisURL,
     StrictModel,
     format_duration,
     parse_duration,
     quote,
 )
 from aixpy.config._remote import RemoteSettings, url_alias
-from aixpy.errors import UserError, redact
+from aixpy.errors import UserError
 
 __all__ = [
     "AgentConfig",
@@ -136,16 +137,6 @@ class RetryConfig(_Model):
 
 
 # ------------------------------------------------------------------ cache and rate limits
-
-
-def _redis_url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("redis", "rediss", "unix") or not (parts.hostname or parts.path):
-        raise ValueError(f"expected a redis URL such as redis://localhost:6379/0, got {redact(value)!r}")
-    return value
-
-
-RedisURL = Annotated[str, AfterValidator(_redis_url)]
 
 
 class LLMCacheConfig(_Model):

@@ -12,12 +12,13 @@ from aixpy import _model_names
 from aixpy.config._base import ConfigValueError, StrictModel, mask_urls, quote
 from aixpy.config.llm import AgentConfig, ModelServiceConfig, ObservabilityConfig, infer_provider
 from aixpy.config.serve import ServeConfig
+from aixpy.config.sessions import SessionsConfig
 from aixpy.config.stores import EmbeddingsConfig, VectorStoreConfig
 from aixpy.errors import UnknownProviderError
 
 __all__ = ["TOP_LEVEL_KEYS", "AixpyConfig", "is_secret_key"]
 
-TOP_LEVEL_KEYS = ("agents", "model_services", "embeddings", "vectorstore", "observability", "serve")
+TOP_LEVEL_KEYS = ("agents", "model_services", "embeddings", "vectorstore", "observability", "serve", "sessions")
 
 _SECRET_KEY = re.compile(r"(?i)(api_?key|secret|token|password|passwd|connection_string|dsn)$")
 
@@ -32,7 +33,7 @@ class AixpyConfig(StrictModel):
     """A whole aixpy config file. Every block is optional.
 
     ``agents``/``model_services`` default to empty lists, ``observability`` to its defaults;
-    ``embeddings``/``vectorstore`` are ``None`` when absent so callers can choose their default.
+    ``embeddings``/``vectorstore``/``sessions`` are ``None`` when absent so callers can choose their default.
 
     ``repr``/``str`` and :meth:`redacted_dict`/:meth:`dump_yaml` never show secrets.
     """
@@ -47,6 +48,8 @@ class AixpyConfig(StrictModel):
     vectorstore: VectorStoreConfig | None = None
     observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
     serve: ServeConfig = Field(default_factory=ServeConfig)  # read by aixpy.serve only
+    # ``None`` when absent: sessions then follow $AIXPY_SESSIONS_REDIS_URL, else files (agents.sessions)
+    sessions: SessionsConfig | None = None
     _unresolved: dict[str, tuple[str, ...]] = PrivateAttr(default_factory=dict)
 
     @property

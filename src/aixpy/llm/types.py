@@ -48,7 +48,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias, TypeVar, cast
 
-from aixpy.errors import InvalidInputError, ResponseFormatError
+from aixpy.errors import InvalidInputError, InvalidToolArgumentsError, ResponseFormatError
 from aixpy.llm._content import ContentPart, ImagePart, TextPart
 from aixpy.llm._json_schema import strict_json_schema
 
@@ -464,18 +464,24 @@ class StreamEvent:
                    raw_finish_reason=raw, model=model, response_id=response_id)
 
 
-def parse_tool_arguments(raw: str, *, name: str, provider: str | None = None) -> dict[str, Any]:
-    """Parse a tool call's JSON arguments; blank means ``{}``. Raises ResponseFormatError naming the tool."""
+def parse_tool_arguments(raw: str, *, name: str, provider: str | None = None,
+                         call_id: str | None = None) -> dict[str, Any]:
+    """Parse a tool call's JSON arguments; blank means ``{}``.
+
+    Raises :class:`~aixpy.errors.InvalidToolArgumentsError` (a ResponseFormatError) naming the tool
+    (``tool_name``) and, when given, the call (``tool_call_id``).
+    """
     if not raw or raw.isspace():
         return {}
     try:
         value = json.loads(raw)
     except ValueError as e:
-        raise ResponseFormatError(f"tool call {name!r} has invalid JSON arguments: {e}",
-                                  provider=provider, body=raw) from e
+        raise InvalidToolArgumentsError(f"tool call {name!r} has invalid JSON arguments: {e}", tool_name=name,
+                                        tool_call_id=call_id, provider=provider, body=raw) from e
     if not isinstance(value, dict):
-        raise ResponseFormatError(f"tool call {name!r} arguments are a JSON {type(value).__name__}, not an object",
-                                  provider=provider, body=raw)
+        raise InvalidToolArgumentsError(f"tool call {name!r} arguments are a JSON {type(value).__name__}, "
+                                        "not an object", tool_name=name, tool_call_id=call_id,
+                                        provider=provider, body=raw)
     return value
 
 
@@ -556,7 +562,7 @@ class StreamAccumulator:
                 raise ResponseFormatError(f"streamed tool call at index {index} has no name",
                                           provider=self.provider or None)
             raw = "".join(part.parts)
-            args = parse_tool_arguments(raw, name=part.name, provider=self.provider or None)
+            args = parse_tool_arguments(raw, name=part.name, provider=self.provider or None, call_id=part.id)
             calls.append(ToolCall(part.id or f"call_{index}", part.name, args, raw.strip() or "{}", part.signature))
         reason: FinishReason = self.finish_reason or "other"
         if reason == "stop" and calls:

@@ -315,6 +315,7 @@ class _Block:
     start_input: Any = None
     got_delta: bool = False
     buffer: list[str] = field(default_factory=list)
+    call_id: str | None = None
 
 
 class StreamParser(_common.StreamParser):
@@ -388,7 +389,7 @@ class StreamParser(_common.StreamParser):
             text = block.get("text")
             return [StreamEvent.text_delta(text, model=self.model, response_id=self.response_id)] if text else []
         if kind == "tool_use" and self.json_tool is not None and block.get("name") == self.json_tool:
-            self._blocks[index] = _Block("json", start_input=block.get("input"))
+            self._blocks[index] = _Block("json", start_input=block.get("input"), call_id=block.get("id") or None)
             return []
         if kind == "tool_use":
             ordinal = self._next_tool
@@ -427,7 +428,7 @@ class StreamParser(_common.StreamParser):
         if block.kind == "json":
             tool = self.json_tool or DEFAULT_JSON_TOOL
             raw = "".join(block.buffer) if block.got_delta else canonical_json(block.start_input or {})
-            value = parse_tool_arguments(raw, name=tool, provider=self.provider)
+            value = parse_tool_arguments(raw, name=tool, provider=self.provider, call_id=block.call_id)
             self._json_answered = True
             return [StreamEvent.text_delta(_json_text(value, tool, self.provider), model=self.model,
                                            response_id=self.response_id)]
