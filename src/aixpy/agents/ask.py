@@ -64,12 +64,13 @@ class _AgenticRun:
     def __init__(self, asker: Asker, question: str) -> None:
         self.question = question
         self.log = PassageLog()
-        tool = retrieve_tool(asker.embedder, asker.collection, limit=asker.limit, min_score=asker.min_score,
-                             filter=asker.filter, log=self.log)
+        a = asker.answerer
+        tool = retrieve_tool(a.embedder, a.collection, limit=a.limit, min_score=a.min_score, filter=a.filter,
+                             log=self.log)
         prompt = AGENTIC_INSTRUCTIONS if asker.instructions is None else \
             f"{asker.instructions}\n\n{AGENTIC_INSTRUCTIONS}"
-        self.agent: Agent[Any] = Agent("ask", prompt, asker.model, tools=[tool], limits=asker.limits,
-                                       temperature=asker.temperature, max_tokens=asker.max_tokens,
+        self.agent: Agent[Any] = Agent("ask", prompt, a.model, tools=[tool], limits=asker.limits,
+                                       temperature=a.temperature, max_tokens=a.max_tokens,
                                        sessions=asker.sessions)
 
     def answer(self, result: RunResult) -> Answer:
@@ -109,16 +110,8 @@ class Asker:
                  min_score: float | None = DEFAULT_MIN_SCORE, filter: Filter | None = None,
                  limits: Limits | None = None, temperature: float | None = None, max_tokens: int | None = None,
                  sessions: SessionStore | None = None, timeout: float | None = None) -> None:
-        self.model = model
-        self.embedder = embedder
-        self.collection = collection
-        self.instructions = instructions
-        self.limit = limit
-        self.min_score = min_score
-        self.filter = filter
+        self.instructions = instructions  # the caller's; the answerer holds the retrieval settings and the model
         self.limits = limits
-        self.temperature = temperature
-        self.max_tokens = max_tokens
         self._sessions = sessions
         self.answerer = Answerer(model, embedder, collection, limit=limit, min_score=min_score, filter=filter,
                                  instructions=instructions, temperature=temperature, max_tokens=max_tokens,
